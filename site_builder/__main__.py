@@ -1,0 +1,5 @@
+"""``python -m site_builder`` runs the command-line interface."""
+
+from site_builder.cli import main
+
+raise SystemExit(main())
