@@ -100,19 +100,41 @@ def _decode(data: bytes, name: str) -> str:
     return text
 
 
-def _parse_csv(text: str, name: str):  # -> pandas.DataFrame
-    import pandas as pd
+class _Table:
+    """A parsed CSV: the header and the cells of each column as text."""
 
+    def __init__(self, header: list[str], rows: list[list[str]]) -> None:
+        self.columns = header
+        self._cells = {name: [row[index] for row in rows] for index, name in enumerate(header)}
+
+    def __getitem__(self, column: str) -> list[str]:
+        return self._cells[column]
+
+
+def _parse_csv(text: str, name: str) -> _Table:
+    """Strict CSV: every row has exactly as many cells as the header.
+
+    The csv module rather than pandas: pandas quietly drops or shifts cells of
+    ragged rows, and a strict contract must report them.
+    """
+    import csv
+
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
-        # Everything as text first: numbers are checked by hand so that "nan",
-        # "inf" and "" are reported instead of silently parsed.
-        return pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, engine="c", on_bad_lines="error"
-        )
-    except pd.errors.ParserError as error:
-        raise PredictionsError(f"is not a well-formed CSV: {error}", path=name) from None
-    except pd.errors.EmptyDataError:
+        header = next(reader)
+        rows = [row for row in reader if row]
+    except StopIteration:
         raise PredictionsError("has no header line", path=name) from None
+    except csv.Error as error:
+        raise PredictionsError(f"is not a well-formed CSV at line {reader.line_num}: {error}", path=name) from None
+    ragged = [index for index, row in enumerate(rows) if len(row) != len(header)]
+    if ragged:
+        raise PredictionsError(
+            f"is not a well-formed CSV: {len(ragged)} row(s) do not have the {len(header)} cells of the header, "
+            f"at {_rows(ragged)}",
+            path=name,
+        )
+    return _Table(header, rows)
 
 
 def _check_header(found: list[str], expected: list[str], name: str) -> None:
@@ -169,7 +191,7 @@ def _check_ids(ids: list[str], expected_ids: Sequence[str], name: str, id_column
 def _labels(frame: Any, column: str, classes: Sequence[str], name: str) -> Any:
     import numpy as np
 
-    values = frame[column].to_numpy(dtype=object)
+    values = np.asarray(frame[column], dtype=object)
     allowed = set(classes)
     bad = [index for index, value in enumerate(values) if value not in allowed]
     if bad:
@@ -184,7 +206,7 @@ def _labels(frame: Any, column: str, classes: Sequence[str], name: str) -> Any:
 def _numbers(frame: Any, column: str, name: str, id_column: str) -> Any:
     import numpy as np
 
-    texts = frame[column].to_numpy(dtype=object)
+    texts = frame[column]
     numbers = np.empty(len(texts), dtype=float)
     bad: list[int] = []
     for index, text in enumerate(texts):
