@@ -35,12 +35,17 @@ def test_keygen_encrypt_decrypt_round_trip(tmp_path: Path, capsys, monkeypatch) 
 
 
 def test_decrypt_refuses_to_write_outside_a_temporary_directory(tmp_path: Path, capsys, monkeypatch) -> None:
+    # The system temp dir is narrowed to a scratch folder, so tmp_path itself counts as "outside".
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.delenv("RUNNER_TEMP", raising=False)
     key = tmp_path / "org.key"
     main(["private", "keygen", "-o", str(key)])
     recipient = capsys.readouterr().out.strip()
     (tmp_path / "s.csv").write_text("x\n")
     main(["private", "encrypt", str(tmp_path / "s.csv"), "-r", recipient, "-o", str(tmp_path / "s.age")])
-    target = Path.cwd() / "leaked.csv"
+    target = tmp_path / "leaked.csv"
     assert main(["private", "decrypt", str(tmp_path / "s.age"), "--key-file", str(key), "-o", str(target)]) == 1
     assert "temporary directory" in capsys.readouterr().err
     assert not target.exists()
