@@ -7,12 +7,11 @@ test. These tests run whenever /usr/bin/chromium exists (CI installs it).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
-
-import os
 
 import pytest
 
