@@ -250,10 +250,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _repository_url(args: argparse.Namespace) -> str | None:
+    """Where commit and pull-request links point: the flag, else the Actions context."""
+    if getattr(args, "repository_url", None):
+        return str(args.repository_url).rstrip("/")
+    server, repository = os.environ.get("GITHUB_SERVER_URL"), os.environ.get("GITHUB_REPOSITORY")
+    return f"{server.rstrip('/')}/{repository}" if server and repository else None
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from site_builder.render import build_site
 
-    report = build_site(Path(args.root), _results(args), Path(args.out), now=_now(args.now))
+    report = build_site(Path(args.root), _results(args), Path(args.out), now=_now(args.now), repository_url=_repository_url(args))
     print(report)
     return 0
 
@@ -262,7 +270,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from site_builder.render import build_site
     from site_builder.serve import serve
 
-    build_site(Path(args.root), _results(args), Path(args.out), now=_now(args.now))
+    build_site(Path(args.root), _results(args), Path(args.out), now=_now(args.now), repository_url=_repository_url(args))
     serve(Path(args.out), port=args.port)
     return 0
 
@@ -354,13 +362,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check)
 
     build = verbs.add_parser("build", help="build the static site")
-    build.add_argument("--out", default="_site", help="output folder (default: _site)")
+    build.add_argument("--out", default="_site", help="output folder, empty or a previous site (default: _site)")
+    build.add_argument("--repository-url", default=None, help="https://github.com/OWNER/REPO for commit and PR links (default: from GITHUB_SERVER_URL and GITHUB_REPOSITORY)")
     _common(build)
     build.set_defaults(func=cmd_build)
 
     serve = verbs.add_parser("serve", help="build the site and serve it on 127.0.0.1")
     serve.add_argument("--out", default="_site")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--repository-url", default=None, help="https://github.com/OWNER/REPO for commit and PR links")
     _common(serve)
     serve.set_defaults(func=cmd_serve)
 
