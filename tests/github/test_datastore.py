@@ -1,0 +1,86 @@
+"""The data branch: one file per submission, pushes that race all land."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from pathlib import Path
+
+import pytest
+
+from site_builder.datastore import DataStoreError, add_files, fetch
+from tests.github.conftest import git
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    path = tmp_path / "origin.git"
+    git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(path))
+    return path
+
+
+def branch_files(origin: Path) -> list[str]:
+    return git(origin, "ls-tree", "-r", "--name-only", "leaderboard-data").splitlines()
+
+
+def test_the_first_record_creates_an_orphan_branch(origin: Path, tmp_path: Path) -> None:
+    assert fetch(tmp_path / "empty", remote=str(origin)) is False
+    assert add_files({"houses/alice--1.json": b"{}\n"}, "record alice", remote=str(origin)) == ["houses/alice--1.json"]
+    assert branch_files(origin) == ["houses/alice--1.json"]
+    assert git(origin, "rev-list", "--count", "leaderboard-data") == "1"  # no parent: an orphan
+    assert fetch(tmp_path / "copy", remote=str(origin)) is True
+    assert (tmp_path / "copy" / "houses" / "alice--1.json").read_text() == "{}\n"
+    assert not (tmp_path / "copy" / ".git").exists()
+
+
+def test_an_existing_record_is_never_overwritten(origin: Path) -> None:
+    add_files({"houses/alice--1.json": b"first\n"}, "one", remote=str(origin))
+    assert add_files({"houses/alice--1.json": b"second\n"}, "two", remote=str(origin)) == []
+    assert git(origin, "show", "leaderboard-data:houses/alice--1.json") == "first"
+
+
+def test_writers_racing_all_land(origin: Path) -> None:
+    add_files({"README": b"data\n"}, "start", remote=str(origin))
+
+    def write(index: int) -> list[str]:
+        return add_files({f"houses/p{index}--{index}.json": b"{}\n"}, f"record {index}", remote=str(origin))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(write, range(6)))
+    assert all(result for result in results)
+    assert sorted(branch_files(origin)) == sorted(["README", *(f"houses/p{i}--{i}.json" for i in range(6))])
+
+
+def test_names_that_leave_the_store_are_refused(origin: Path) -> None:
+    for name in ("../x", "/etc/passwd", ".git/config", "a/../../b"):
+        with pytest.raises(DataStoreError):
+            add_files({name: b"x"}, "bad", remote=str(origin))
+
+
+def test_a_lost_race_is_retried_on_the_new_tip(origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another writer pushes between our fetch and our push: we refetch and push again."""
+    import site_builder.datastore as datastore
+
+    add_files({"README": b"data\n"}, "start", remote=str(origin))
+    original = datastore._commit_on_tip
+    calls = []
+
+    def interleaved(work: Path, branch: str, files: dict[str, bytes], message: str) -> list[str]:
+        added = original(work, branch, files, message)
+        if not calls:
+            calls.append(1)
+            add_files({"houses/bob--2.json": b"{}\n"}, "bob wins the race", remote=str(origin))
+        return added
+
+    monkeypatch.setattr(datastore, "_commit_on_tip", interleaved)
+    assert add_files({"houses/alice--1.json": b"{}\n"}, "alice", remote=str(origin)) == ["houses/alice--1.json"]
+    assert sorted(branch_files(origin)) == ["README", "houses/alice--1.json", "houses/bob--2.json"]
+    log = git(origin, "log", "--format=%s", "leaderboard-data").splitlines()
+    assert log[:2] == ["alice", "bob wins the race"]
+
+
+def test_the_token_is_never_written_to_git_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from site_builder.datastore import _auth_environment
+
+    extra = _auth_environment({"GITHUB_TOKEN": "ghs_secret"})
+    assert extra["GIT_CONFIG_KEY_0"] == "http.extraheader" and "ghs_secret" not in extra["GIT_CONFIG_VALUE_0"]
+    assert "GIT_CONFIG_COUNT" not in _auth_environment({"GITHUB_TOKEN": "x", "SITE_BUILDER_DATA_REMOTE": "/tmp/o"})
