@@ -16,5 +16,6 @@ fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+# The lock pins every version, so golden files and CI do not drift with new releases.
+.venv/bin/python -m pip install -q -c requirements-lock.txt -e '.[test]'
 exec .venv/bin/python -m pytest "$@"
