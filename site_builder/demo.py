@@ -23,8 +23,19 @@ def _replace_folder(source: Path, target: Path) -> None:
     shutil.copytree(source, target)
 
 
-def replay(workspace, *, progress: bool = True) -> list:  # type: ignore[no-untyped-def]
-    """Evaluate each step of the workspace at its own date; return the outcomes."""
+def replay(workspace, *, progress: bool = True, workers: int | None = None) -> list:  # type: ignore[no-untyped-def]
+    """Evaluate each step of the workspace at its own date; return the outcomes in step order.
+
+    Every step is evaluated from its own copy of the version folder, so steps
+    run side by side on all cores (each record is its own file and carries its
+    own date, so the order of evaluation changes nothing). Afterwards each
+    participant's folder in ``submissions/`` holds their latest version.
+    """
+    import os
+    import tempfile
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm import tqdm
 
     from site_builder.evaluate import evaluate_submission, load_solution
@@ -32,32 +43,39 @@ def replay(workspace, *, progress: bool = True) -> list:  # type: ignore[no-unty
     from site_builder.submission import load_submission
 
     identity = workspace.key_file.read_text(encoding="utf-8")
-    challenges = {}
-    solutions = {}
-    outcomes = []
+    slugs = sorted({step.challenge for step in workspace.steps})
+    challenges = {slug: load_challenge(workspace.root / "challenges" / slug) for slug in slugs}
+    solutions = {slug: load_solution(challenges[slug], identity) for slug in slugs}
     results = workspace.root / "results"
-    for step in tqdm(workspace.steps, desc="scoring the demo", unit="submission", disable=not progress, file=sys.stderr):
-        if step.challenge not in challenges:
-            challenges[step.challenge] = load_challenge(workspace.root / "challenges" / step.challenge)
-        challenge = challenges[step.challenge]
-        folder = workspace.root / "submissions" / step.challenge / step.participant
-        _replace_folder(step.version, folder)
+    lock = threading.Lock()
 
-        def solution(challenge=challenge):  # type: ignore[no-untyped-def]
-            if challenge.slug not in solutions:
-                solutions[challenge.slug] = load_solution(challenge, identity)
-            return solutions[challenge.slug]
+    with tempfile.TemporaryDirectory(prefix="site-builder-demo-") as scratch, tqdm(
+        total=len(workspace.steps), desc="scoring the demo", unit="submission", disable=not progress, file=sys.stderr
+    ) as bar:
 
-        outcomes.append(
-            evaluate_submission(
+        def evaluate_step(index: int):  # type: ignore[no-untyped-def]
+            step = workspace.steps[index]
+            challenge = challenges[step.challenge]
+            folder = Path(scratch) / str(index) / step.participant
+            shutil.copytree(step.version, folder)
+            outcome = evaluate_submission(
                 challenge,
                 load_submission(folder, challenge),
                 results=results,
-                solution=solution,
+                solution=lambda: solutions[challenge.slug],
                 submitted_at=step.submitted_at,
                 scored_at=step.submitted_at,
             )
-        )
+            with lock:
+                bar.update(1)
+            return outcome
+
+        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+            outcomes = list(pool.map(evaluate_step, range(len(workspace.steps))))
+
+    latest = {(step.challenge, step.participant): step for step in workspace.steps}
+    for (slug, login), step in sorted(latest.items()):
+        _replace_folder(step.version, workspace.root / "submissions" / slug / login)
     return outcomes
 
 
