@@ -5,7 +5,9 @@ everything it produced. The trusted side runs main's code on ``workflow_run``,
 finds the pull request through the API (the event of a fork run carries no
 pull request), takes the participant from the pull request's author, reads the
 submission from git at the head commit and the artifact as data, and only then
-scores in the environment that holds the key.
+scores in the environment that holds the key. While the challenge is open,
+the private scores leave that stage sealed to the challenge's public key
+(:mod:`site_builder.seal`); the pages workflow unseals them after the end.
 
 Pure checks come first in this module (changed files, trees, artifact zips,
 quota, the comment's text); the PyGithub calls sit at the edges, and the
@@ -19,6 +21,7 @@ import json
 import os
 import re
 import stat
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -692,10 +695,17 @@ def _read_tree(directory: Path) -> dict[str, bytes]:
 
 
 def score(resolved: Path, data: Path, root: Path, out: Path, identity: Callable[[], str], now: datetime) -> dict[str, Any]:
-    """Quota, then score (or record the failure) into ``out/results``; the outcome."""
+    """Quota, then score (or record the failure) into ``out/results``; the outcome.
+
+    While the challenge is open the record's private scores are sealed (see
+    :mod:`site_builder.seal`) before anything is written under ``out``: the
+    outcome, the record file and so the ``scored`` artifact, the data branch
+    and the comment only ever see ``sealed_private``.
+    """
     from site_builder.errors import PredictionsError
     from site_builder.evaluate import load_solution, record_failure, score_and_record
-    from site_builder.record import find_record, load_records
+    from site_builder.record import find_record, load_records, write_record
+    from site_builder.seal import seal_if_open
     from site_builder.spec import load_challenge
 
     resolution = Resolution.load(resolved)
@@ -733,13 +743,18 @@ def score(resolved: Path, data: Path, root: Path, out: Path, identity: Callable[
             error = run.get("error") or {"class": "invalid-output", "message": "the run wrote no predictions.csv", "traceback": ""}
             record, _, _ = record_failure(challenge, error=error, run=run, **common)
             return _finish(out, {**outcome, "status": "failed", "record": record}, quota)
-    try:
-        solution = load_solution(challenge, identity())
-        record, _, _ = score_and_record(challenge, predictions or b"", solution=solution, run=run, **common)
-    except PredictionsError as problem:
-        error = {"class": "invalid-output", "message": str(problem)[:500], "traceback": ""}
-        record, _, _ = record_failure(challenge, error=error, run=run, **common)
-        return _finish(out, {**outcome, "status": "failed", "record": record}, quota)
+    identity_text = identity()
+    solution = load_solution(challenge, identity_text)
+    # Scored into a private scratch folder: the record leaves it only sealed.
+    with tempfile.TemporaryDirectory(prefix="site-builder-unsealed-", dir=os.environ.get("RUNNER_TEMP") or None) as scratch:
+        try:
+            record, _, _ = score_and_record(challenge, predictions or b"", solution=solution, run=run, **{**common, "results": Path(scratch)})
+        except PredictionsError as problem:
+            error = {"class": "invalid-output", "message": str(problem)[:500], "traceback": ""}
+            record, _, _ = record_failure(challenge, error=error, run=run, **common)
+            return _finish(out, {**outcome, "status": "failed", "record": record}, quota)
+    record = seal_if_open(record, challenge.directory, challenge.spec.schedule.end, now, identity_text)
+    write_record(common["results"], record, files)
     charged = Quota(quota.limit, quota.used + 1, quota.next_slot or now + timedelta(hours=24))
     return _finish(out, {**outcome, "status": "scored", "record": record}, charged)
 

@@ -173,6 +173,35 @@ def cmd_comment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reveal(args: argparse.Namespace) -> int:
+    """Copies of the records with the private scores of ended challenges unsealed; never prints a score."""
+    from site_builder.github import now_utc
+    from site_builder.private import read_identity_text
+    from site_builder.record import parse_timestamp, utc_timestamp
+    from site_builder.seal import reveal
+
+    try:
+        now = parse_timestamp(args.now) if args.now else now_utc()
+    except ValueError:
+        raise SiteBuilderError(f"{args.now!r} is not an ISO 8601 time such as 2026-12-01T12:00:00Z", key="--now") from None
+
+    def identity() -> str:
+        try:
+            return read_identity_text()
+        except SiteBuilderError as error:
+            raise SiteBuilderError(
+                f"{error.message}. A challenge has ended and its private scores are sealed: the reveal job needs "
+                "the scoring environment's SITE_BUILDER_AGE_KEY (a workflow that calls pages.yml must pass secrets: inherit)"
+            ) from None
+
+    report = reveal(Path(args.data), Path(args.root), Path(args.out), now, identity)
+    print(f"reveal at {report.now}")
+    for line in report.lines():
+        print(f"  {line}")
+    write_outputs(now=utc_timestamp(now))
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from site_builder.github import client, doctor
 
@@ -227,6 +256,11 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     comment.add_argument("--resolved", default=_temp("resolved"))
     comment.add_argument("--scored", default=None)
     comment.add_argument("--data", default=_temp("data"))
+
+    reveal = step("reveal", cmd_reveal, "trusted, with the key: copy the records, unsealing the private scores of ended challenges")
+    reveal.add_argument("--data", default=_temp("data"), help="the records as fetched from the data branch")
+    reveal.add_argument("--out", default=_temp("revealed"), help="an empty or new folder for the copies")
+    reveal.add_argument("--now", default=None, help="the current time, ISO 8601 UTC (default: SITE_BUILDER_NOW, else the clock)")
 
     doctor = step("doctor", cmd_doctor, "check the repository's setup through the API")
     doctor.add_argument("--repo", default=None, help="owner/name (default: GITHUB_REPOSITORY)")

@@ -201,7 +201,16 @@ class RunResult:
 
 @dataclass
 class Runner:
-    """One simulated GitHub: an origin repository, the fake API, secrets and a clock."""
+    """One simulated GitHub: an origin repository, the fake API, secrets and a clock.
+
+    ``secrets`` are the ``scoring`` environment's secrets, as in the setup
+    guide: a job sees them only if it names that environment, the run's ref
+    is one the environment deploys from (``environments``), and, in a called
+    workflow, only if the caller passed ``secrets: inherit`` (GitHub has been
+    seen to hand called jobs empty environment secrets otherwise,
+    actions/runner#4453; the model takes the stricter reading). A job naming
+    an environment its ref may not deploy to fails before any step runs.
+    """
 
     origin: Path
     work: Path
@@ -209,6 +218,7 @@ class Runner:
     token: str
     repository: str = "org/hack"
     secrets: dict[str, str] = field(default_factory=dict)
+    environments: dict[str, set[str]] = field(default_factory=lambda: {"scoring": {"refs/heads/main"}, "github-pages": {"refs/heads/main"}})
     extra_env: dict[str, str] = field(default_factory=dict)
     published: Path | None = None
     run_counter: int = 0
@@ -238,7 +248,7 @@ class Runner:
             **self.extra_env,
         }
 
-    def run(self, workflow: str, event_name: str, event: dict[str, Any], *, sha: str, store: dict[str, Path] | None = None) -> RunResult:
+    def run(self, workflow: str, event_name: str, event: dict[str, Any], *, sha: str, store: dict[str, Path] | None = None, ref: str = "refs/heads/main") -> RunResult:
         self.run_counter += 1
         run_id = 5000 + self.run_counter
         run_dir = self.work / f"run-{run_id}-{Path(workflow).stem}"
@@ -249,7 +259,7 @@ class Runner:
             "event": event,
             "event_name": event_name,
             "sha": sha,
-            "ref": "refs/heads/main",
+            "ref": ref,
             "repository": self.repository,
             "run_id": str(run_id),
             "token": self.token,
@@ -258,10 +268,10 @@ class Runner:
         }
         result = RunResult(workflow)
         result.artifacts = store if store is not None else {}
-        self._run_workflow(load_workflow(workflow), github, event_path, run_dir, result, prefix="")
+        self._run_workflow(load_workflow(workflow), github, event_path, run_dir, result, prefix="", inherits=True)
         return result
 
-    def _run_workflow(self, data: dict[str, Any], github: dict[str, Any], event_path: Path, run_dir: Path, result: RunResult, prefix: str) -> None:
+    def _run_workflow(self, data: dict[str, Any], github: dict[str, Any], event_path: Path, run_dir: Path, result: RunResult, prefix: str, inherits: bool) -> None:
         jobs: dict[str, Any] = data["jobs"]
         done: set[str] = set()
         while len(done) < len(jobs):
@@ -271,7 +281,10 @@ class Runner:
             for name in ready:
                 job = jobs[name]
                 needs = {need: {"result": result.jobs[prefix + need].result, "outputs": result.jobs[prefix + need].outputs} for need in _needs(job)}
-                context = {"github": github, "needs": needs, "secrets": self.secrets, "inputs": {}, "vars": {}}
+                environment = _environment(job)
+                allowed = environment is None or github["ref"] in self.environments.get(environment, {github["ref"]})
+                secrets = dict(self.secrets) if environment == "scoring" and allowed and inherits else {}
+                context = {"github": github, "needs": needs, "secrets": secrets, "inputs": {}, "vars": {}}
                 all_ok = all(n["result"] == "success" for n in needs.values())
                 status = {"success": all_ok, "failure": any(n["result"] == "failure" for n in needs.values()), "always": True, "cancelled": False}
                 if not condition(job.get("if"), context, status):
@@ -279,9 +292,12 @@ class Runner:
                 elif "uses" in job:
                     called = load_workflow(Path(job["uses"].split("#")[0].strip()).name)
                     before = set(result.jobs)
-                    self._run_workflow(called, github, event_path, run_dir, result, prefix=f"{name}/")
+                    self._run_workflow(called, github, event_path, run_dir, result, prefix=f"{name}/", inherits=job.get("secrets") == "inherit")
                     inner = [result.jobs[key].result for key in set(result.jobs) - before]
                     result.jobs[prefix + name] = JobResult(prefix + name, "failure" if "failure" in inner else "success")
+                elif not allowed:
+                    refusal = StepResult("environment", "failure", f"{github['ref']} is not allowed to deploy to environment {environment!r} due to environment protection rules")
+                    result.jobs[prefix + name] = JobResult(prefix + name, "failure", steps=[refusal])
                 else:
                     result.jobs[prefix + name] = self._run_job(prefix + name, job, context, github, event_path, run_dir, result)
                 done.add(name)
@@ -369,6 +385,13 @@ class Runner:
             shutil.copytree(result.artifacts["github-pages"], self.published)
             return True, "deployed", {"page_url": "https://org.github.io/hack/"}
         raise AssertionError(f"the runner does not simulate {action}")
+
+
+def _environment(job: Mapping[str, Any]) -> str | None:
+    environment = job.get("environment")
+    if isinstance(environment, Mapping):
+        environment = environment.get("name")
+    return str(environment) if environment else None
 
 
 def _needs(job: Mapping[str, Any]) -> list[str]:

@@ -29,6 +29,7 @@ class ChallengeFiles:
     recipient: str
     labels: dict[str, str]  # id → target, the private answer key
     solution_lines: list[str]
+    end: str = "2026-12-31T23:59:00Z"
 
     def predictions(self, offset: float = 1.0, private_offset: float | None = None) -> bytes:
         """A valid predictions file: every label moved by ``offset`` (private rows by ``private_offset``)."""
@@ -76,7 +77,16 @@ def write_challenge(root: Path, slug: str = "houses", *, kind: str = "prediction
     plaintext = ("id,price,split\n" + "\n".join(solution_lines) + "\n").encode()
     (directory / "private" / "solution.csv.age").write_bytes(encrypt_bytes(plaintext, recipient))
     (directory / "recipient.txt").write_text(recipient + "\n", encoding="utf-8")
-    return ChallengeFiles(slug, identity, recipient, labels, solution_lines)
+    return ChallengeFiles(slug, identity, recipient, labels, solution_lines, end)
+
+
+def score_canaries(value: float) -> set[str]:
+    """The ways a score could be printed: the site's three decimals, more, and Python's repr.
+
+    None of them can hide in sealed text (base64 has no '.'), so finding one
+    anywhere public means a private score leaked.
+    """
+    return {f"{value:.{digits}f}" for digits in range(3, 9)} | {repr(value)}
 
 
 ESTIMATOR = '''\

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -15,7 +16,8 @@ from typing import Any
 import pytest
 
 from tests.github.actions_runner import RunResult, Runner
-from tests.github.challenge_fixture import ChallengeFiles, write_challenge
+from site_builder.record import parse_timestamp
+from tests.github.challenge_fixture import ChallengeFiles, score_canaries, write_challenge
 from tests.github.fake_github import FakeGitHub
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -166,6 +168,29 @@ class Hackathon:
     def records(self) -> dict[str, dict[str, Any]]:
         return {name: json.loads(text) for name, text in self.data_files().items() if name.count("/") == 1 and name.endswith(".json")}
 
+    def unsealed_records(self) -> dict[str, dict[str, Any]]:
+        """The records with their private scores opened with the key (what only the organizers can see)."""
+        from site_builder.seal import unseal_record
+
+        return {name: unseal_record(record, self.challenges[record["challenge"]].identity) for name, record in self.records().items()}
+
+    def private_score_canaries(self) -> set[str]:
+        """Every private score on the data branch, written as a page, a log or a JSON file could write it."""
+        canaries: set[str] = set()
+        for record in self.unsealed_records().values():
+            for value in (record["scores"].get("private") or {}).values():
+                if value is not None:
+                    canaries |= score_canaries(float(value))
+        return canaries
+
+    def assert_no_private_score_leaked(self, canaries: set[str] | None = None) -> None:
+        """No private score anywhere public: data branch, artifacts, logs, comments, statuses, pages."""
+        canaries = self.private_score_canaries() if canaries is None else canaries
+        assert canaries, "no private score to look for"
+        text = self.everything_public()
+        leaked = sorted(canary for canary in canaries if canary in text)
+        assert not leaked, f"private scores leaked: {leaked}"
+
     def everything_public(self) -> str:
         """Every log line, comment, status, artifact and page: where a secret must never be."""
         parts = [run.log for run in self.runs]
@@ -189,6 +214,12 @@ class Hackathon:
                 assert label not in text, f"label {label} leaked"
             for line in challenge.solution_lines:
                 assert line not in text
+        # A record scored before its challenge's end holds its private scores sealed only.
+        for name, record in self.records().items():
+            end = parse_timestamp(self.challenges[record["challenge"]].end)
+            if parse_timestamp(record["scored_at"]) < end:
+                assert "private" not in record["scores"], f"{name} holds private scores in clear"
+                assert record["status"] != "scored" or "sealed_private" in record, name
 
 
 def make_hackathon(tmp: Path, challenges: Mapping[str, Mapping[str, Any]]) -> Iterator[Hackathon]:
@@ -211,7 +242,7 @@ def make_hackathon(tmp: Path, challenges: Mapping[str, Mapping[str, Any]]) -> It
         _reencrypt(clone / "challenges" / files.slug, files, identity)
     git(clone, "commit", "--quiet", "-am", "one key for all challenges")
     git(clone, "push", "--quiet", str(origin), "main")
-    written = {slug: ChallengeFiles(files.slug, identity, files.recipient, files.labels, files.solution_lines) for slug, files in written.items()}
+    written = {slug: dataclasses.replace(files, identity=identity, recipient=_recipient_of(identity)) for slug, files in written.items()}
     runner = Runner(origin=origin, work=tmp / "runner", api_url=fake.url, token=fake.token, secrets={"SITE_BUILDER_AGE_KEY": identity}, extra_env={"SITE_BUILDER_NOW": NOW}, published=tmp / "published")
     try:
         yield Hackathon(tmp, fake, runner, origin, clone, written)

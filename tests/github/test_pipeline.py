@@ -23,6 +23,7 @@ def test_a_fork_pull_request_is_scored_recorded_commented_and_published(hackatho
         "score": "success",
         "record": "success",
         "comment": "success",
+        "deploy/reveal": "success",
         "deploy/build": "success",
         "deploy/deploy": "success",
         "deploy": "success",
@@ -42,8 +43,16 @@ def test_a_fork_pull_request_is_scored_recorded_commented_and_published(hackatho
     assert "Rank now: 1 of 1" in body and "Your first scored submission" in body and "You lead" in body
     assert "Quota: **4 of 5**" in body
     assert "Private scores stay hidden until" in body
-    assert record["scores"]["private"]["rmse"] == pytest.approx(7.0, abs=1e-3)
+    # The private scores left the score job sealed: only the key opens them.
+    assert "private" not in record["scores"] and record["sealed_private"]
+    (unsealed,) = hackathon.unsealed_records().values()
+    assert unsealed["scores"]["private"]["rmse"] == pytest.approx(7.0, abs=1e-3)
+    assert unsealed["scores"]["public"] == record["scores"]["public"]
     assert "7.000" not in body and "7.000" not in json.dumps(hackathon.fake.statuses) and "7.000" not in run.log
+    # Nowhere public (data branch, the scored and revealed artifacts, logs,
+    # comment, status, pages) holds a private score, at any precision.
+    assert {"scored", "revealed", "github-pages"} <= set(run.artifacts)
+    hackathon.assert_no_private_score_leaked()
     # The commit status on the head commit.
     (status,) = hackathon.fake.statuses
     assert status["sha"] == pull.head_sha and status["state"] == "success" and "rmse 2.000" in status["description"]
@@ -233,17 +242,79 @@ def test_a_cancelled_run_is_skipped_without_a_comment(hackathon: Hackathon) -> N
 
 def test_the_scheduled_pages_build_reveals_the_private_board_after_the_end(hackathon: Hackathon) -> None:
     houses = hackathon.challenges["houses"]
-    pull = hackathon.open_pull(1, "alice", {"submissions/houses/alice/predictions.csv": houses.predictions(offset=2.0, private_offset=7.0)})
-    hackathon.submit_and_score(pull)
+    alice = hackathon.open_pull(1, "alice", {"submissions/houses/alice/predictions.csv": houses.predictions(offset=2.0, private_offset=7.0)})
+    hackathon.submit_and_score(alice)
+    bob = hackathon.open_pull(2, "bob", {"submissions/houses/bob/predictions.csv": houses.predictions(offset=3.0, private_offset=0.5)})
+    hackathon.submit_and_score(bob)
+    # During the challenge: an hourly build shows no private score anywhere.
+    during = hackathon.runner.run("pages.yml", "schedule", {"schedule": "17 * * * *"}, sha=hackathon.main_sha)
+    hackathon.runs.append(during)
+    assert during.result("deploy") == "success", during.log
+    assert "houses: open until 2026-12-31T23:59:00Z; 2 record(s) stay sealed" in during.log
+    canaries = hackathon.private_score_canaries()
+    hackathon.assert_no_private_score_leaked(canaries)
+    hackathon.assert_no_secret_leaked()
 
     hackathon.runner.extra_env["SITE_BUILDER_NOW"] = "2027-01-02T00:00:00Z"
     run = hackathon.runner.run("pages.yml", "schedule", {"schedule": "17 * * * *"}, sha=hackathon.main_sha)
 
-    assert run.result("deploy") == "success", run.log
+    assert run.result("reveal") == "success" and run.result("deploy") == "success", run.log
+    assert "houses: ended at 2026-12-31T23:59:00Z; 2 record(s) revealed" in run.log
+    assert not [canary for canary in canaries if canary in run.log]  # the log never prints a score
     published = hackathon.runner.published
     assert published is not None
     board = (published / "challenges" / "houses" / "index.html").read_text(encoding="utf-8")
-    assert "7.000" in board
+    assert "7.000" in board and "0.500" in board
+    # The private board ranks by the private scores the key opens, and shows the move.
+    unsealed = {record["participant"]: record for record in hackathon.unsealed_records().values()}
+    leaderboard = json.loads((published / "challenges" / "houses" / "leaderboard.json").read_text(encoding="utf-8"))
+    assert [row["participant"] for row in leaderboard["public"]] == ["alice", "bob"]
+    assert [row["participant"] for row in leaderboard["private"]] == ["bob", "alice"]
+    for row in leaderboard["private"]:
+        assert row["scores"] == unsealed[row["participant"]]["scores"]["private"]
+    assert leaderboard["private"][0]["scores"]["rmse"] == pytest.approx(0.5, abs=1e-3)
+    assert leaderboard["private"][0]["move"] == 1
+    # The data branch itself stays sealed: only the build reads the revealed copies.
+    assert all("private" not in record["scores"] for record in hackathon.records().values())
+
+
+def test_a_deploy_called_by_scoring_after_the_end_reveals_too(hackathon: Hackathon) -> None:
+    """The workflow_call path: the reveal job, called from scoring.yml on main, gets the key."""
+    houses = hackathon.challenges["houses"]
+    alice = hackathon.open_pull(1, "alice", {"submissions/houses/alice/predictions.csv": houses.predictions(offset=2.0, private_offset=7.0)})
+    hackathon.submit_and_score(alice)
+    hackathon.assert_no_private_score_leaked()
+
+    hackathon.runner.extra_env["SITE_BUILDER_NOW"] = "2027-01-02T00:00:00Z"
+    bob = hackathon.open_pull(2, "bob", {"submissions/houses/bob/predictions.csv": houses.predictions(offset=1.0)})
+    run = hackathon.submit_and_score(bob)
+
+    assert run.result("deploy/reveal") == "success" and run.result("deploy/deploy") == "success", run.log
+    assert "houses: ended at 2026-12-31T23:59:00Z; 1 record(s) revealed" in run.log
+    published = hackathon.runner.published
+    assert published is not None
+    leaderboard = json.loads((published / "challenges" / "houses" / "leaderboard.json").read_text(encoding="utf-8"))
+    # alice's sealed score was opened by the called reveal; bob's run, scored
+    # after the end, recorded its private scores in clear (nothing left to hide).
+    private = {row["participant"]: row["scores"]["rmse"] for row in leaderboard["private"]}
+    assert private == {"alice": pytest.approx(7.0, abs=1e-3), "bob": pytest.approx(1.0, abs=1e-3)}
+    bobs = next(record for record in hackathon.records().values() if record["participant"] == "bob")
+    assert "sealed_private" not in bobs and bobs["scores"]["private"]["rmse"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_key_never_reaches_a_pages_run_from_another_branch(hackathon: Hackathon) -> None:
+    """workflow_dispatch can name any branch; the scoring environment deploys from main only."""
+    houses = hackathon.challenges["houses"]
+    pull = hackathon.open_pull(1, "alice", {"submissions/houses/alice/predictions.csv": houses.predictions(offset=2.0, private_offset=7.0)})
+    hackathon.submit_and_score(pull)
+    before = sorted(path.relative_to(hackathon.runner.published).as_posix() for path in hackathon.runner.published.rglob("*"))
+    hackathon.runner.extra_env["SITE_BUILDER_NOW"] = "2027-01-02T00:00:00Z"
+
+    run = hackathon.runner.run("pages.yml", "workflow_dispatch", {}, sha=hackathon.main_sha, ref="refs/heads/feature")
+
+    assert run.result("reveal") == "failure" and "environment protection rules" in run.log
+    assert run.result("build") == "skipped" and run.result("deploy") == "skipped"
+    assert sorted(path.relative_to(hackathon.runner.published).as_posix() for path in hackathon.runner.published.rglob("*")) == before
 
 
 def test_the_gh_verbs_are_registered_in_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
@@ -252,5 +323,5 @@ def test_the_gh_verbs_are_registered_in_the_cli(capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit):
         main(["gh", "--help"])
     out = capsys.readouterr().out
-    for verb in ("run", "resolve", "fetch-data", "score", "record", "comment", "doctor"):
+    for verb in ("run", "resolve", "fetch-data", "score", "record", "comment", "reveal", "doctor"):
         assert verb in out

@@ -97,15 +97,53 @@ def test_no_expression_inside_a_run_script() -> None:
 
 def test_secrets_only_in_jobs_with_an_environment() -> None:
     for name, job_name, job in jobs():
+        if job.get("uses") == "./.github/workflows/pages.yml" and job.get("secrets") == "inherit":
+            # The one caller of this repository's own pages workflow: it names no secret itself.
+            assert not any("secrets." in text for text in strings(job)), f"{name}:{job_name}"
+            continue
         uses_secrets = any("secrets." in text or "secrets:" in text for text in strings(job))
         if uses_secrets:
             assert "environment" in job, f"{name}:{job_name} reads a secret without an environment"
-    score = load_workflow("scoring.yml")["jobs"]["score"]
-    assert score["environment"] == "scoring"
-    assert score["permissions"] == {"contents": "read"}
-    # the key reaches one step only
-    holders = [step for step in score["steps"] if "SITE_BUILDER_AGE_KEY" in str(step.get("env", {}))]
-    assert len(holders) == 1 and "gh score" in holders[0]["run"]
+
+
+def test_the_key_reaches_two_jobs_one_step_each_and_they_only_read() -> None:
+    holders = {
+        (name, job_name): [step for step in job.get("steps", []) if "SITE_BUILDER_AGE_KEY" in str(step.get("env", {}))]
+        for name, job_name, job in jobs()
+        if "SITE_BUILDER_AGE_KEY" in str(job)
+    }
+    assert set(holders) == {("scoring.yml", "score"), ("pages.yml", "reveal")}
+    for (name, job_name), steps_ in holders.items():
+        job = load_workflow(name)["jobs"][job_name]
+        assert job["environment"] == "scoring", job_name
+        assert job["permissions"] == {"contents": "read"}, job_name
+        assert len(steps_) == 1, job_name
+    assert "gh score" in holders[("scoring.yml", "score")][0]["run"]
+    assert "gh reveal" in holders[("pages.yml", "reveal")][0]["run"]
+
+
+def test_the_site_is_built_from_the_revealed_records_not_the_raw_branch() -> None:
+    pages = load_workflow("pages.yml")["jobs"]
+    reveal, build = pages["reveal"], pages["build"]
+    uploads = [step for step in reveal["steps"] if step.get("uses", "").startswith("actions/upload-artifact")]
+    assert [step["with"]["name"] for step in uploads] == ["revealed"]
+    assert int(uploads[0]["with"]["retention-days"]) <= 1
+    assert build["needs"] == "reveal" and "environment" not in build
+    downloads = [step for step in build["steps"] if step.get("uses", "").startswith("actions/download-artifact")]
+    assert [step["with"]["name"] for step in downloads] == ["revealed"]
+    build_text = "\n".join(strings(build))
+    assert "fetch-data" not in build_text and "github.token" not in build_text and "secrets." not in build_text
+    assert build["permissions"] == {"contents": "read"}
+    # the build uses the reveal's clock, so both agree on which challenges have ended
+    (build_step,) = [step for step in build["steps"] if "site-builder build" in step.get("run", "")]
+    assert build_step["env"]["REVEALED_AT"] == "${{ needs.reveal.outputs.now }}" and '--now "$REVEALED_AT"' in build_step["run"]
+    assert pages["deploy"]["needs"] == "build"
+
+
+def test_the_scoring_deploy_passes_the_environment_key_on_to_the_called_reveal() -> None:
+    deploy = load_workflow("scoring.yml")["jobs"]["deploy"]
+    assert deploy["secrets"] == "inherit"
+    assert "contents" in deploy["permissions"] and deploy["permissions"]["contents"] == "read"
 
 
 def test_the_untrusted_workflow_has_no_secret_no_write_no_cache() -> None:
