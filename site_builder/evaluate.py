@@ -165,9 +165,14 @@ def _hashes(challenge: Challenge, files: Mapping[str, bytes] | None, code_hash: 
 
 
 def _file_entries(files: Mapping[str, bytes] | None) -> list[dict[str, Any]]:
-    from site_builder.record import sha256_bytes
+    """Every file of the submission; ``stored`` says whether its snapshot keeps the content."""
+    from site_builder.record import sha256_bytes, snapshot_files
 
-    return [{"name": name, "size": len(content), "sha256": sha256_bytes(content)} for name, content in sorted((files or {}).items())]
+    stored = snapshot_files(files)
+    return [
+        {"name": name, "size": len(content), "sha256": sha256_bytes(content), "stored": name in stored}
+        for name, content in sorted((files or {}).items())
+    ]
 
 
 def evaluate_submission(

@@ -130,6 +130,9 @@ def encode_record(record: Mapping[str, Any]) -> bytes:
     return (json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
+TEMPORARY_PREFIX = ".tmp-"
+
+
 def write_exclusive(path: Path, data: bytes) -> bool:
     """Create ``path`` atomically with ``data`` unless it exists; True if written.
 
@@ -137,10 +140,12 @@ def write_exclusive(path: Path, data: bytes) -> bool:
     then hard-linked into place: the link fails if the name exists, so two
     writers racing on one submission leave exactly one whole file, and a
     writer killed midway leaves only a stray temporary file, never a partial
-    record.
+    record. The temporary file's name holds the writer's pid; the next write
+    in that folder removes the leftovers of writers that are gone.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    sweep_temporaries(path.parent)
+    descriptor, temporary = tempfile.mkstemp(prefix=f"{TEMPORARY_PREFIX}{os.getpid()}-", dir=path.parent)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
@@ -155,6 +160,34 @@ def write_exclusive(path: Path, data: bytes) -> bool:
         os.unlink(temporary)
 
 
+def snapshot_files(files: Mapping[str, bytes] | None) -> dict[str, bytes]:
+    """The files a snapshot keeps: at most ``MAX_SNAPSHOT_FILES``, each at most ``MAX_SNAPSHOT_FILE_BYTES``.
+
+    A larger file is listed in the record (name, size, hash) but not stored,
+    so one huge README cannot bloat the store or stall the site's build.
+    """
+    kept = [(name, content) for name, content in sorted((files or {}).items()) if len(content) <= MAX_SNAPSHOT_FILE_BYTES]
+    return dict(kept[:MAX_SNAPSHOT_FILES])
+
+
+def sweep_temporaries(folder: Path) -> None:
+    """Remove temporary files left in ``folder`` by writers that were killed (their pid is gone)."""
+    for leftover in folder.glob(f"{TEMPORARY_PREFIX}*"):
+        pid = leftover.name.removeprefix(TEMPORARY_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
 def write_record(results: Path, record: Mapping[str, Any], files: Mapping[str, bytes] | None = None) -> tuple[Path, bool]:
     """Store the record (and its file snapshot); (path, False) if it was already there."""
     path = record_path(results, record["challenge"], record["participant"], record["submission_id"])
@@ -162,7 +195,7 @@ def write_record(results: Path, record: Mapping[str, Any], files: Mapping[str, b
         return path, False
     if files:
         snapshot = snapshot_directory(results, record["challenge"], record["participant"], record["submission_id"])
-        for name, content in sorted(files.items()):
+        for name, content in sorted(snapshot_files(files).items()):
             target = snapshot / safe_relative_name(name)
             if not target.exists():
                 write_exclusive(target, content)

@@ -9,10 +9,21 @@ The participant's ``estimator.py`` is hostile. It runs in a child process
   but a short allow-list;
 - resource limits (address space, CPU, file size, processes, open files, no
   core dumps) set with ``setrlimit`` before ``exec``;
-- where the OS allows it, new user, network and PID namespaces (``unshare``):
-  no network at all, and every process the submission starts dies with it;
+- where the OS allows it, new network, PID and mount namespaces
+  (``unshare``): no network at all, and every process the submission starts
+  dies with it;
+- in those namespaces, a private filesystem view built by ``harness.py
+  --sandbox`` before any participant code runs: a new root holding only the
+  system and the Python install (read-only), a minimal ``/dev`` and a
+  size-capped scratch work directory; the home folders, the repository, the
+  host's ``/tmp`` and ``/run``, keys and results are simply not there. The run
+  then has no capability left and, when the tool runs as root, the uid of
+  ``nobody`` (so ``RLIMIT_NPROC`` holds and root-only files stay closed);
 - a wall-clock limit enforced by the parent, which kills the whole process
   group.
+
+``isolation`` in ``run.json`` lists what was actually applied; the probe that
+chooses the strategy checks it on this machine (see docs/security.md).
 
 Everything the child leaves behind (``predictions.csv``, ``harness.json``,
 its console output) is read as hostile data: sizes are capped and the
@@ -41,9 +52,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from site_builder.errors import PredictionsError, SubmissionError
+from site_builder.errors import PredictionsError, SiteBuilderError, SubmissionError
 from site_builder.predictions import Predictions, read_predictions
 from site_builder.spec import Challenge
+from site_builder.submission import MAX_TOTAL_BYTES
 
 ESTIMATOR_FILENAME = "estimator.py"
 PREDICTIONS_FILENAME = "predictions.csv"
@@ -62,11 +74,20 @@ _SAFE_PATH = ("/usr/local/bin", "/usr/bin", "/bin")
 _CPU_SOFT_GRACE_SECONDS = 2  # SIGXCPU, reported as a timeout
 _CPU_HARD_GRACE_SECONDS = 5  # SIGKILL if SIGXCPU was ignored
 _MAX_PROCESSES = 256
+# pid_max of the run's PID namespace (kernel 6.14+; 301 is the kernel's floor):
+# bounds a fork storm even where RLIMIT_NPROC does not apply (mapped root).
+_PID_MAX = 512
+_UNPRIVILEGED_ID = 65534  # nobody: the run's uid and gid when the tool runs as root
+_SCRATCH_MIN_MB, _SCRATCH_MAX_MB, _SHM_MAX_MB = 64, 1024, 256
 _MAX_OPEN_FILES = 1024
 _MIN_FILE_SIZE_BYTES = 64 * 2**20
 _REPORT_MAX_BYTES = 2**20
 _MESSAGE_MAX_CHARS = 2000
 _POLL_SECONDS = 0.02
+REQUIRE_ISOLATION_VARIABLE = "SITE_BUILDER_REQUIRE_ISOLATION"
+# Written by ``harness.py --sandbox`` (not imported: importing it edits sys.path).
+SANDBOX_STATUS = "sandbox-status.json"
+_SETUP_MESSAGE = "site-builder sandbox: setup failed:"
 
 
 @dataclass
@@ -176,12 +197,24 @@ def check_structure(challenge: Challenge, submission_dir: Path) -> None:
     submission_dir = Path(submission_dir)
     if submission_dir.is_symlink() or not submission_dir.is_dir():
         raise SubmissionError("is not a folder; a submission is a folder of files", path=submission_dir)
+    total = 0
     for path in _walk(submission_dir):
-        if path.is_symlink():
+        status = path.lstat()
+        if stat.S_ISLNK(status.st_mode):
             raise SubmissionError(
                 "is a symbolic link; submissions may only hold regular files, replace it with the file itself",
                 path=path,
             )
+        if stat.S_ISREG(status.st_mode):
+            if status.st_nlink > 1:
+                # A second name of a file elsewhere (a key, a solution) would be copied into the sandbox.
+                raise SubmissionError(f"is a hard link ({status.st_nlink} names for one file); submit a plain copy", path=path)
+            total += status.st_size
+            if total > MAX_TOTAL_BYTES:
+                raise SubmissionError(
+                    f"is larger than {MAX_TOTAL_BYTES // 2**20} MiB; keep data and models out of the submission",
+                    path=submission_dir,
+                )
     if challenge.spec.kind == "code":
         required = ESTIMATOR_FILENAME
         fix = "add estimator.py defining get_estimator(), which returns a scikit-learn estimator"
@@ -215,12 +248,20 @@ def sandbox_run(
     """
     check_structure(challenge, submission_dir)
     strategy = isolation_strategy()
+    _check_required_isolation(strategy)
     with _working_directory(submission_dir, train, tasks) as work:
-        config = _harness_config(challenge, work, tasks)
-        config_path = work / "harness-config.json"
-        config_path.write_text(json.dumps(config), encoding="utf-8")
-        argv = [*strategy.prefix, *_python_command(config_path)]
-        child = _run_child(argv, work, limits, wrapped=bool(strategy.prefix))
+        # With the filesystem view the run sees its folder at /tmp/<name>.
+        inside = _inside_path(work) if strategy.setup else work
+        config = _harness_config(challenge, inside, tasks)
+        (work / "harness-config.json").write_text(json.dumps(config), encoding="utf-8")
+        if strategy.setup:
+            run_command = _python_command(inside / HARNESS_PATH.name, inside / "harness-config.json")
+            outputs = {f"{task.name}.csv": limits.predictions_mb * 2**20 for task in tasks}
+            outputs["harness.json"] = _REPORT_MAX_BYTES
+            argv = [*strategy.prefix, *_setup_command(strategy, work, limits, run_command, outputs)]
+        else:
+            argv = [*strategy.prefix, *_python_command(HARNESS_PATH, work / "harness-config.json")]
+        child = _run_child(argv, work, limits, strategy, home=inside)
         report = _read_report(work / "output" / "harness.json", limits)
         outcome = _build_outcome(challenge, child, report, limits, strategy, work, tasks)
         if outcome.result.status == "ok":
@@ -229,15 +270,57 @@ def sandbox_run(
     return outcome
 
 
-def _python_command(config_path: Path) -> list[str]:
-    """The child's command line.
+def _python_command(harness: Path, config_path: Path) -> list[str]:
+    """The harness's command line.
 
     ``-s -P`` are ``-I`` minus ``-E``: no user site-packages, no script folder
     on ``sys.path``. The environment is built from scratch here, so honouring
     it is safe and lets PYTHONHASHSEED=0 make runs reproducible. ``-B``: no
     ``__pycache__`` written next to the submission.
     """
-    return [sys.executable, "-s", "-P", "-B", str(HARNESS_PATH), str(config_path)]
+    return [sys.executable, "-s", "-P", "-B", str(harness), str(config_path)]
+
+
+def _inside_path(work: Path) -> Path:
+    """Where the run sees its working directory inside the filesystem view."""
+    return Path("/tmp") / work.name
+
+
+def _python_paths() -> list[str]:
+    """Folders the interpreter needs, as written and resolved (a venv links to its base)."""
+    paths: list[str] = []
+    for folder in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                   str(Path(sys.executable).parent)):  # fmt: skip
+        for path in (os.path.abspath(folder), os.path.realpath(folder)):
+            if path not in paths and path != "/":
+                paths.append(path)
+    return paths
+
+
+def _setup_command(
+    strategy: "IsolationStrategy", work: Path, limits: SandboxLimits, command: list[str], outputs: Mapping[str, int]
+) -> list[str]:
+    """Write ``sandbox.json`` for ``harness.py --sandbox`` and return its command line.
+
+    The file sits in the real working directory, which the run never sees.
+    """
+    (work / ".root").mkdir(exist_ok=True)
+    scratch = min(max(limits.memory_mb // 2, _SCRATCH_MIN_MB), _SCRATCH_MAX_MB)
+    config = {
+        "work": str(work),
+        "inside": str(_inside_path(work)),
+        "keep": _python_paths(),
+        "scratch_mb": scratch,
+        "shm_mb": min(max(limits.memory_mb // 4, 16), _SHM_MAX_MB),
+        "drop_to": strategy.drop_to,
+        "pid_max": _PID_MAX if strategy.pid_limit else None,
+        "read_only_method": strategy.read_only_method,
+        "command": command,
+        "outputs": dict(outputs),
+    }
+    (work / "sandbox.json").write_text(json.dumps(config), encoding="utf-8")
+    # -I -S: the setup needs the standard library only, nothing from site-packages.
+    return [sys.executable, "-I", "-S", "-B", str(HARNESS_PATH), "--sandbox", str(work / "sandbox.json")]
 
 
 def _harness_config(challenge: Challenge, work: Path, tasks: Sequence[PredictTask]) -> dict[str, Any]:
@@ -310,13 +393,13 @@ def _copy_submission(source: Path, destination: Path) -> None:
             shutil.copyfile(path, target)
 
 
-def _child_environment(work: Path) -> dict[str, str]:
+def _child_environment(home: Path) -> dict[str, str]:
     """The complete environment of the child: an allow-list, nothing inherited by default."""
     python_dir = str(Path(sys.executable).parent)
     path_entries = [python_dir, *(entry for entry in _SAFE_PATH if entry != python_dir)]
     environment = {
         "PATH": os.pathsep.join(path_entries),
-        "HOME": str(work),
+        "HOME": str(home),
         "LANG": "C.UTF-8",
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -337,58 +420,183 @@ def _child_environment(work: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class IsolationStrategy:
-    """A command prefix and the isolation it provides (recorded in ``run.json``)."""
+    """A command prefix and the isolation it provides (recorded in ``run.json``).
+
+    ``setup``: the run goes through ``harness.py --sandbox``, which builds the
+    private filesystem view; ``drop_to``: the uid and gid the run takes (only
+    when the tool runs as root, outside any user namespace); ``pid_limit``:
+    the PID namespace gets a small ``pid_max``.
+    """
 
     name: str
     prefix: tuple[str, ...]
     isolation: tuple[str, ...]
+    setup: bool = False
+    drop_to: int | None = None
+    pid_limit: bool = False
+    read_only_method: str = "auto"
+
+    def child_uid(self) -> int:
+        """The uid the kernel counts the run's processes under (RLIMIT_NPROC)."""
+        return self.drop_to if self.drop_to is not None else os.getuid()
 
 
 _BASE_ISOLATION = ("clean-environment", "private-workdir", "rlimits", "process-group")
 
 
+@functools.cache
 def _candidate_strategies() -> list[IsolationStrategy]:
+    """Strongest first. Each is probed before use; the first that works is taken.
+
+    At most ten labels each: the pipeline keeps ten.
+    """
     unshare = shutil.which("unshare")
     candidates = []
     if unshare:
         common = ("--net", "--pid", "--mount-proc", "--fork", "--kill-child", "--")
+        user = (unshare, "--user", "--map-root-user", *common)
+        plain = (unshare, *common)
+        is_root = os.geteuid() == 0
+        pid_limit = _pid_max_is_per_namespace(user)
+        namespaces = ("network-namespace", "pid-namespace")
+        if is_root:
+            # Root needs no user namespace to build the view, and the run then
+            # becomes nobody: RLIMIT_NPROC applies and root-only files stay shut.
+            candidates.append(
+                IsolationStrategy(
+                    "namespaces",
+                    plain,
+                    (*_BASE_ISOLATION, *namespaces, "private-filesystem", "unprivileged-uid", "process-limit"),
+                    setup=True,
+                    drop_to=_UNPRIVILEGED_ID,
+                    pid_limit=pid_limit,
+                )
+            )
+        # Mapped root is exempt from RLIMIT_NPROC when the real uid is root:
+        # then only pid_max bounds the processes.
+        process_limit = ("process-limit",) if (not is_root or pid_limit) else ()
         candidates.append(
             IsolationStrategy(
                 "user-namespace",
-                (unshare, "--user", "--map-root-user", *common),
-                (*_BASE_ISOLATION, "user-namespace", "network-namespace", "pid-namespace"),
+                user,
+                (*_BASE_ISOLATION, "user-namespace", *namespaces, "private-filesystem", "no-capabilities", *process_limit),
+                setup=True,
+                pid_limit=pid_limit,
             )
+        )
+        # Fallbacks where the view cannot be built (no mount permission in the
+        # namespace): network and PID walls only.
+        candidates.append(
+            IsolationStrategy("user-namespace-basic", user, (*_BASE_ISOLATION, "user-namespace", *namespaces))
         )
         # Root on a kernel without user namespaces: same walls, but the child
         # keeps root's capabilities, so it could lift its own rlimits.
-        candidates.append(
-            IsolationStrategy(
-                "namespaces", (unshare, *common), (*_BASE_ISOLATION, "network-namespace", "pid-namespace")
-            )
-        )
+        candidates.append(IsolationStrategy("namespaces-basic", plain, (*_BASE_ISOLATION, *namespaces)))
     candidates.append(IsolationStrategy("none", (), _BASE_ISOLATION))
     return candidates
 
 
-def _probe(strategy: IsolationStrategy) -> bool:
-    """Does ``true`` run under this prefix with the sandbox's rlimits?"""
-    if not strategy.prefix:
-        return True
-    limits = SandboxLimits(time_seconds=10, memory_mb=1024, output_kb=1, predictions_mb=1)
+def _pid_max_is_per_namespace(user_prefix: tuple[str, ...]) -> bool:
+    """Can a PID namespace get its own pid_max (Linux 6.14+)?
+
+    Asked from inside a user namespace, where a kernel that keeps one global
+    pid_max refuses the write; asking as real root could change the host's.
+    """
     try:
         completed = subprocess.run(
-            [*strategy.prefix, "true"],
+            [*user_prefix, "/bin/sh", "-c", f"echo {_PID_MAX} > /proc/sys/kernel/pid_max"],
             env={"PATH": os.pathsep.join(_SAFE_PATH)},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_rlimit_setter(limits),
-            start_new_session=True,
             timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
         return False
     return completed.returncode == 0
+
+
+# Run inside the view by the probe: the isolation a strategy claims must hold.
+_PROBE_CHECKS = r"""
+import os, sys
+status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
+assert int(status["CapEff"], 16) == 0 and int(status["CapBnd"], 16) == 0, "capabilities left"
+assert status["NoNewPrivs"].strip() == "1", "no_new_privs not set"
+try:
+    open("/probe-write", "w")
+except OSError:
+    pass
+else:
+    sys.exit("the root is writable")
+open("probe-write", "w").write("ok")
+expected_uid, hidden, pid_max = int(sys.argv[1]), sys.argv[2:-1], sys.argv[-1]
+assert expected_uid < 0 or os.getuid() == expected_uid, "uid not dropped"
+assert not any(os.path.exists(path) for path in hidden), "a private folder is visible"
+assert pid_max == "-" or open("/proc/sys/kernel/pid_max").read().strip() == pid_max, "pid_max not set"
+"""
+
+
+def _hidden_paths_to_probe(work: Path) -> list[str]:
+    """Folders the view must hide: the real working directory, this package, the home folder."""
+    paths = [str(work / "sandbox.json"), str(HARNESS_PATH)]
+    home = os.path.expanduser("~")
+    if home not in _python_paths() and not any(path.startswith(home + "/") for path in _python_paths()):
+        paths.append(home)
+    return paths
+
+
+def _probe(strategy: IsolationStrategy) -> bool:
+    """Does a run under this strategy start, with the isolation it claims?"""
+    if not strategy.prefix:
+        return True
+    limits = SandboxLimits(time_seconds=20, memory_mb=1024, output_kb=4, predictions_mb=1)
+    if not strategy.setup:
+        try:
+            completed = subprocess.run(
+                [*strategy.prefix, "true"],
+                env={"PATH": os.pathsep.join(_SAFE_PATH)},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=_rlimit_setter(limits, strategy.child_uid()),
+                start_new_session=True,
+                timeout=10,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return completed.returncode == 0
+    work = Path(tempfile.mkdtemp(prefix="site-builder-probe-"))
+    try:
+        for folder in ("data", "output", "submission"):
+            (work / folder).mkdir()
+        (work / "harness-config.json").write_text("{}", encoding="utf-8")
+        uid = strategy.drop_to if strategy.drop_to is not None else -1
+        pid_max = str(_PID_MAX) if strategy.pid_limit else "-"
+        command = [sys.executable, "-I", "-S", "-c", _PROBE_CHECKS, str(uid), *_hidden_paths_to_probe(work), pid_max]
+        argv = [*strategy.prefix, *_setup_command(strategy, work, limits, command, {})]
+        child = _run_child(argv, work, limits, strategy, home=_inside_path(work))
+        return child.returncode == 0 and not child.setup_error and not child.timed_out
+    except (OSError, subprocess.SubprocessError):
+        return False
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _check_required_isolation(strategy: IsolationStrategy) -> None:
+    """Fail closed: refuse to run anything when the machine gives less than the pipeline demands.
+
+    ``SITE_BUILDER_REQUIRE_ISOLATION`` lists labels (comma-separated), e.g.
+    ``private-filesystem,network-namespace``; a CI runner whose kernel
+    refuses namespaces then fails the job instead of running code unguarded.
+    """
+    wanted = [label.strip() for label in os.environ.get(REQUIRE_ISOLATION_VARIABLE, "").split(",") if label.strip()]
+    missing = [label for label in wanted if label not in strategy.isolation]
+    if missing:
+        raise SiteBuilderError(
+            f"the sandbox on this machine lacks {', '.join(missing)} (it offers {', '.join(strategy.isolation)}); "
+            f"{REQUIRE_ISOLATION_VARIABLE} demands it, so nothing was run. On Ubuntu 24.04 allow user namespaces "
+            "(sysctl kernel.apparmor_restrict_unprivileged_userns=0) or run as root"
+        )
 
 
 @functools.cache
@@ -421,24 +629,24 @@ def _tasks_of_user(uid: int) -> int:
     return total
 
 
-@functools.cache
-def _process_limit() -> int:
-    """RLIMIT_NPROC for the child: room for ``_MAX_PROCESSES`` tasks of its own.
+def _process_limit(uid: int) -> int:
+    """RLIMIT_NPROC for a child running as ``uid``: room for ``_MAX_PROCESSES`` tasks of its own.
 
-    The limit counts every task of the real user (for a non-root user, also
+    The limit counts every task of that user (for a non-root user, also
     across the user namespace boundary), so a fixed 256 would break the
     sandbox on a busy desktop; the allowance is added to what already runs.
+    Counted afresh for every run: other sandboxes of the same uid come and go.
     """
-    uid = os.getuid()
     return _MAX_PROCESSES if uid == 0 else _MAX_PROCESSES + _tasks_of_user(uid)
 
 
-def _rlimit_setter(limits: SandboxLimits) -> Callable[[], None]:
+def _rlimit_setter(limits: SandboxLimits, uid: int) -> Callable[[], None]:
     """A ``preexec_fn`` that sets every limit (never above the current hard limit)."""
     memory = limits.memory_mb * 2**20
     file_size = max(2 * limits.predictions_mb * 2**20, _MIN_FILE_SIZE_BYTES)
     cpu_soft = limits.time_seconds + _CPU_SOFT_GRACE_SECONDS
     cpu_hard = limits.time_seconds + _CPU_HARD_GRACE_SECONDS
+    processes = _process_limit(uid)
     wanted = {
         resource.RLIMIT_AS: (memory, memory),
         resource.RLIMIT_CPU: (cpu_soft, cpu_hard),
@@ -446,7 +654,7 @@ def _rlimit_setter(limits: SandboxLimits) -> Callable[[], None]:
         resource.RLIMIT_CORE: (0, 0),
         # Bounds a fork storm. Not enforced when the child's real uid is root
         # outside every namespace (the kernel exempts it, mapped root included).
-        resource.RLIMIT_NPROC: (_process_limit(), _process_limit()),
+        resource.RLIMIT_NPROC: (processes, processes),
         resource.RLIMIT_NOFILE: (_MAX_OPEN_FILES, _MAX_OPEN_FILES),
     }
 
@@ -519,6 +727,7 @@ class _ChildExit:
     wall_seconds: float
     peak_memory_mb: float | None
     output: str
+    setup_error: str | None = None
 
 
 def _kill_group(pgid: int) -> None:
@@ -550,23 +759,24 @@ def _stop_wrapped_child(pid: int) -> None:
         time.sleep(_POLL_SECONDS)
 
 
-def _run_child(argv: list[str], work: Path, limits: SandboxLimits, *, wrapped: bool) -> _ChildExit:
+def _run_child(argv: list[str], work: Path, limits: SandboxLimits, strategy: IsolationStrategy, *, home: Path) -> _ChildExit:
     """Start the child, drain its output, enforce the wall clock, reap it with rusage.
 
     The child is waited for without being reaped (``WNOWAIT``) so that its
     process group cannot be recycled before ``killpg`` sweeps up whatever it
     left running; ``wait4`` then reaps it and reports its peak RSS, which
-    covers the harness because ``unshare`` reaps it in turn.
+    covers the harness because ``unshare`` (and the setup step) reap it in turn.
     """
+    wrapped = bool(strategy.prefix)
     started = time.monotonic()
     process = subprocess.Popen(
         argv,
         cwd=work,
-        env=_child_environment(work),
+        env=_child_environment(home),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        preexec_fn=_rlimit_setter(limits),
+        preexec_fn=_rlimit_setter(limits, strategy.child_uid()),
         start_new_session=True,
         close_fds=True,
     )
@@ -595,7 +805,32 @@ def _run_child(argv: list[str], work: Path, limits: SandboxLimits, *, wrapped: b
         process.stdout.close()
     # ru_maxrss is in KiB on Linux.
     peak = usage.ru_maxrss / 1024 if usage.ru_maxrss else None
-    return _ChildExit(process.returncode, timed_out, wall, peak, buffer.text())
+    child = _ChildExit(process.returncode, timed_out, wall, peak, buffer.text())
+    return _with_sandbox_status(child, work) if strategy.setup and not timed_out else child
+
+
+def _with_sandbox_status(child: _ChildExit, work: Path) -> _ChildExit:
+    """How the run ended, as the setup step saw it: ``unshare`` only reports the setup itself.
+
+    ``sandbox-status.json`` is written by the setup after every process of
+    the run is dead, into a folder the run never sees: it can be trusted.
+    """
+    path = work / "output" / SANDBOX_STATUS
+    try:
+        status = json.loads(path.read_text(encoding="utf-8")) if _is_regular_file(path) else None
+    except (OSError, ValueError):
+        status = None
+    if not isinstance(status, dict) or child.returncode != 0:
+        line = next((line for line in child.output.splitlines() if line.startswith(_SETUP_MESSAGE)), "")
+        reason = line.removeprefix(_SETUP_MESSAGE).strip() or f"the setup step ended with code {child.returncode}"
+        return dataclasses.replace(child, setup_error=reason)
+    if isinstance(status.get("setup_error"), str):
+        return dataclasses.replace(child, setup_error=status["setup_error"][:_MESSAGE_MAX_CHARS])
+    if isinstance(status.get("signal"), int):
+        return dataclasses.replace(child, returncode=-status["signal"])
+    if isinstance(status.get("exit"), int):
+        return dataclasses.replace(child, returncode=status["exit"])
+    return dataclasses.replace(child, setup_error="the setup step reported no outcome")
 
 
 # --------------------------------------------------------------------------
@@ -659,6 +894,8 @@ def _classify(child: _ChildExit, report: dict[str, Any] | None, limits: SandboxL
     memory_message = f"the run exceeded the {limits.memory_mb} MiB memory limit"
     if child.timed_out:
         return _error("timeout", f"the run exceeded the {limits.time_seconds} s time limit and was stopped")
+    if child.setup_error:
+        return _error("exception", f"the sandbox could not run the submission: {child.setup_error}")
     if child.returncode == -signal.SIGXCPU:
         return _error("timeout", f"the run used more than {limits.time_seconds} s of CPU time and was stopped")
     reported = report.get("error") if report else None

@@ -8,12 +8,14 @@ files always make the same submission, whatever the file times say.
 
 from __future__ import annotations
 
+import os
 import stat
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from site_builder.errors import SubmissionError
 from site_builder.record import LOGIN_PATTERN, hash_files
@@ -21,6 +23,7 @@ from site_builder.spec import Challenge
 
 MAX_FILES = 50
 MAX_TOTAL_BYTES = 64 * 1024 * 1024
+MAX_META_BYTES = 16 * 1024  # three short fields; more is not a display name
 META_FILENAME = "submission.yaml"
 REQUIRED_FILE = {"predictions": "predictions.csv", "code": "estimator.py"}
 
@@ -34,8 +37,31 @@ class SubmissionMeta(BaseModel):
     team: str | None = Field(default=None, max_length=80, description="Team name, if any.")
     description: str | None = Field(default=None, max_length=2000, description="A few words on the approach.")
 
+    @field_validator("name", "team")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        """No control character in a name: a tab or carriage return would start a new cell or row downstream."""
+        found = _control_characters(value) if value is not None else []
+        if found:
+            raise ValueError(f"holds control characters {found}; use plain text on one line")
+        return value
+
+    @field_validator("description")
+    @classmethod
+    def _plain_text(cls, value: str | None) -> str | None:
+        found = _control_characters(value, allowed="\n\t") if value is not None else []
+        if found:
+            raise ValueError(f"holds control characters {found}; use plain text (new lines and tabs are fine)")
+        return value
+
     def display(self) -> dict[str, str]:
         return {key: value for key, value in self.model_dump().items() if value}
+
+
+def _control_characters(text: str, allowed: str = "") -> list[str]:
+    """The distinct control characters (Unicode category Cc) in ``text``, as escapes."""
+    found = sorted({char for char in text if unicodedata.category(char) == "Cc" and char not in allowed})
+    return [f"U+{ord(char):04X}" for char in found]
 
 
 @dataclass(frozen=True)
@@ -59,16 +85,27 @@ class Submission:
 def read_files(directory: Path) -> dict[str, bytes]:
     """Every regular file under ``directory`` by relative POSIX name.
 
-    Symlinks, devices and the like are refused rather than followed: a
-    submission must not point the harness at files outside its folder.
+    Symlinks, hard links, devices and the like are refused rather than
+    followed: a submission must not point the harness at files outside its
+    folder, and a second name of a file elsewhere (a key, a solution) is just
+    that. Names must be UTF-8 text, as in git; they end up in records and pages.
     """
     files: dict[str, bytes] = {}
     total = 0
     for path in sorted(directory.rglob("*")):
         relative = path.relative_to(directory).as_posix()
-        mode = path.lstat().st_mode
+        if not _is_utf8(relative):
+            shown = os.fsencode(relative).decode("utf-8", errors="replace")
+            raise SubmissionError(f"{shown!r} is not a UTF-8 file name; rename it", path=directory)
+        status = path.lstat()
+        mode = status.st_mode
         if stat.S_ISLNK(mode):
             raise SubmissionError(f"{relative!r} is a symbolic link; submit regular files only", path=directory)
+        if stat.S_ISREG(mode) and status.st_nlink > 1:
+            raise SubmissionError(
+                f"{relative!r} is a hard link ({status.st_nlink} names for one file); submit a plain copy",
+                path=directory,
+            )
         if stat.S_ISDIR(mode):
             if path.name == "__pycache__":
                 continue
@@ -77,16 +114,26 @@ def read_files(directory: Path) -> dict[str, bytes]:
             continue
         if not stat.S_ISREG(mode):
             raise SubmissionError(f"{relative!r} is not a regular file", path=directory)
-        files[relative] = path.read_bytes()
-        total += len(files[relative])
-        if len(files) > MAX_FILES:
+        # Sizes are checked before reading: a 10 GB file must not be loaded to be refused.
+        total += status.st_size
+        if len(files) + 1 > MAX_FILES:
             raise SubmissionError(f"has more than {MAX_FILES} files; keep only what the submission needs", path=directory)
         if total > MAX_TOTAL_BYTES:
             raise SubmissionError(
                 f"is larger than {MAX_TOTAL_BYTES // 2**20} MiB; keep data and models out of the submission",
                 path=directory,
             )
+        with open(path, "rb") as handle:
+            files[relative] = handle.read(MAX_TOTAL_BYTES + 1)  # a file growing meanwhile is cut, not followed
     return files
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes arrive as lone surrogates
+        return False
+    return True
 
 
 def parse_meta(files: dict[str, bytes], directory: Path) -> SubmissionMeta:
@@ -94,10 +141,14 @@ def parse_meta(files: dict[str, bytes], directory: Path) -> SubmissionMeta:
     if raw_bytes is None:
         return SubmissionMeta()
     path = directory / META_FILENAME
+    if len(raw_bytes) > MAX_META_BYTES:
+        raise SubmissionError(f"is larger than {MAX_META_BYTES // 1024} KiB; it holds three short fields", path=path)
     try:
         raw = yaml.safe_load(raw_bytes.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as error:
         raise SubmissionError(f"is not valid UTF-8 YAML ({error})", path=path) from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise SubmissionError("nests collections too deeply; use plain text values", path=path) from None
     if raw is None:
         return SubmissionMeta()
     if not isinstance(raw, dict):
