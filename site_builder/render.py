@@ -18,22 +18,38 @@ handler, no ``javascript:`` link, no image from another host. Links are
 relative, so the site works from ``file://``, under ``python -m http.server``
 and below a ``/<repo>/`` prefix. Output is deterministic: everything is sorted
 and the clock is injected as ``now``.
+
+Rebuilds are incremental and exact. Highlighted code is cached by the hash of
+its text (:mod:`site_builder.cache`); every page gets a key, the digest of
+everything its template can reach, and a page whose key and published file
+are unchanged since the last build is kept rather than rendered. So that one
+new submission does not change the key of every page, submission pages see
+the site and their challenge through narrow views (:class:`SiteHeader`,
+:class:`ChallengeHeader`); a template that reaches past a view still works,
+and its page is then keyed by the whole object it reached. Pages that must be
+rendered are spread over the cores. Whether the cache is cold, warm or
+damaged, the bytes of the site are the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
+import functools
 import io
 import json
 import math
 import os
+import pickle
 import posixpath
 import re
 import shutil
+import stat
+import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from importlib import resources
@@ -41,16 +57,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from site_builder.cache import ContentCache, Fingerprints, MemoTable, default_cache_folder, digest_bytes, digest_text
 from site_builder.errors import SiteBuilderError
 from site_builder.metrics import Metric, get_metric
 from site_builder.rank import BoardRow, Rankings, rank_challenge, rankings_to_json
 from site_builder.record import (
+    FILES_DIRECTORY,
     check_login,
     check_submission_id,
-    parse_timestamp,
     safe_relative_name,
-    snapshot_directory,
 )
+from site_builder.record import parse_timestamp as _parse_timestamp
 from site_builder.spec import Challenge, find_challenges
 
 SITE_TITLE = "Data challenges"
@@ -89,7 +106,26 @@ def participant_path(login: str) -> str:
 def relative_url(target: str, page: str) -> str:
     """The link from ``page`` to ``target`` (both site paths), percent-encoded."""
     start = posixpath.dirname(page) or "."
-    return quote(posixpath.relpath(target, start))
+    return quote(_relative_path(target, start))
+
+
+def _relative_path(target: str, start: str) -> str:
+    """``posixpath.relpath(target, start)`` for site paths, without its two calls to getcwd().
+
+    Pages hold thousands of links; relpath makes both paths absolute first,
+    which for two relative paths only adds the same prefix to each.
+    """
+    target_parts = [part for part in target.split("/") if part and part != "."]
+    start_parts = [part for part in start.split("/") if part and part != "."]
+    if ".." in target_parts or ".." in start_parts:
+        return posixpath.relpath(target, start)
+    common = 0
+    for mine, theirs in zip(start_parts, target_parts):
+        if mine != theirs:
+            break
+        common += 1
+    parts = [".."] * (len(start_parts) - common) + target_parts[common:]
+    return "/".join(parts) if parts else "."
 
 
 # --------------------------------------------------------------------------
@@ -170,22 +206,71 @@ class Chart:
     metric: Metric
 
 
+# Fields with this metadata hold back-references or services, never something a
+# page shows by itself: page keys skip them (see site_builder.cache.Fingerprints).
+NOT_CONTENT = {"content": False}
+
+# The full objects the page being rendered reached past its narrow views.
+_page_reach: set[str] | None = None
+
+
+class _NarrowView:
+    """A view holding a few attributes of a larger object ``full``.
+
+    Reading any other attribute serves it from ``full`` and records that the
+    page being rendered depends on all of ``full``, so the page's key then
+    covers it: an organizer's template may read anything, at the price of
+    being rebuilt whenever that object changes.
+    """
+
+    full: Any
+    reach_name: str
+
+    def __getattr__(self, name: str) -> Any:
+        full = self.__dict__.get("full")
+        if name.startswith("__") or full is None:
+            raise AttributeError(name)
+        if _page_reach is not None:
+            _page_reach.add(self.reach_name)
+        return getattr(full, name)
+
+
 @dataclass
-class SubmissionModel:
-    """One record and what its page shows."""
+class SiteHeader(_NarrowView):
+    """What pages other than the index show of the site."""
+
+    title: str
+    repository_url: str | None
+    full: Site | None = field(default=None, repr=False, compare=False, metadata=NOT_CONTENT)
+    reach_name = "site"
+
+
+@dataclass
+class ChallengeHeader(_NarrowView):
+    """What a submission page shows of its challenge.
+
+    The status text is left out on purpose: it changes with the clock
+    ("3 days left"), and a submission page does not show it.
+    """
+
+    challenge: Challenge
+    slug: str
+    title: str
+    path: str
+    metrics: tuple[Metric, ...]
+    ended: bool
+    full: ChallengeModel | None = field(default=None, repr=False, compare=False, metadata=NOT_CONTENT)
+
+    @property
+    def reach_name(self) -> str:  # type: ignore[override]
+        return f"challenge:{self.slug}"
+
+
+class _RecordFacts:
+    """What a page reads from a submission's record, shared by the model and its narrow view."""
 
     record: Mapping[str, Any]
-    challenge: ChallengeModel
-    path: str
-    late: bool = False
-    public_rank: int | None = None
-    files: list[SourceFile] = field(default_factory=list)
-    readme: str | None = None
-    previous: SubmissionModel | None = None
-    diffs: list[FileDiff] = field(default_factory=list)
-    commit_url: str | None = None
-    tree_url: str | None = None
-    pull_request_url: str | None = None
+    challenge: ChallengeHeader
 
     @property
     def participant(self) -> str:
@@ -239,6 +324,65 @@ class SubmissionModel:
 
 
 @dataclass
+class SubmissionModel(_RecordFacts):
+    """One record and what its page shows.
+
+    The highlighted files, the README and the diff are computed on first use
+    from ``contents`` and ``previous``: a page that is kept from the last
+    build never needs them.
+    """
+
+    record: Mapping[str, Any]
+    challenge: ChallengeHeader
+    path: str
+    late: bool = False
+    public_rank: int | None = None
+    contents: dict[str, bytes | None] = field(default_factory=dict)
+    previous: PreviousSubmission | None = None
+    commit_url: str | None = None
+    tree_url: str | None = None
+    pull_request_url: str | None = None
+
+    @functools.cached_property
+    def files(self) -> list[SourceFile]:
+        return source_files(self.contents)
+
+    @functools.cached_property
+    def readme(self) -> str | None:
+        return _submission_readme(self.contents, self.files)
+
+    @functools.cached_property
+    def diffs(self) -> list[FileDiff]:
+        """Changes since the participant's previous scored submission."""
+        if self.previous is None:
+            return []
+        return diff_files(self.previous.contents, self.contents, (self.previous.submission_id, self.submission_id))
+
+    @functools.cached_property
+    def as_previous(self) -> PreviousSubmission:
+        return PreviousSubmission(self.record, self.challenge, self.path, self.contents, full=self)
+
+
+@dataclass
+class PreviousSubmission(_RecordFacts, _NarrowView):
+    """What the next submission's page shows of this one: the link, the date, the score, the diff.
+
+    Its rank and its own predecessor are left out, so a change of rank does
+    not change the key of the pages that follow it.
+    """
+
+    record: Mapping[str, Any]
+    challenge: ChallengeHeader
+    path: str
+    contents: dict[str, bytes | None]
+    full: SubmissionModel | None = field(default=None, repr=False, compare=False, metadata=NOT_CONTENT)
+
+    @property
+    def reach_name(self) -> str:  # type: ignore[override]
+        return f"submission:{self.path}"
+
+
+@dataclass
 class ChallengeModel:
     """One challenge page and the data files, exports and chart that go with it."""
 
@@ -253,6 +397,10 @@ class ChallengeModel:
     prediction_columns: list[str]
     submissions: list[SubmissionModel] = field(default_factory=list)
     chart: Chart | None = None
+
+    @functools.cached_property
+    def header(self) -> ChallengeHeader:
+        return ChallengeHeader(self.challenge, self.slug, self.title, self.path, tuple(self.metrics), self.ended, full=self)
 
     @property
     def slug(self) -> str:
@@ -293,6 +441,7 @@ class ParticipantModel:
     login: str
     path: str
     submissions: list[SubmissionModel]
+    challenges: tuple[ChallengeModel, ...] = ()
 
     @property
     def display_name(self) -> str:
@@ -310,7 +459,8 @@ class ParticipantModel:
         groups: dict[str, list[SubmissionModel]] = {}
         for submission in self.submissions:
             groups.setdefault(submission.challenge.slug, []).append(submission)
-        return [(items[0].challenge, items) for _, items in sorted(groups.items())]
+        models = {model.slug: model for model in self.challenges}
+        return [(models[slug], items) for slug, items in sorted(groups.items())]
 
 
 @dataclass
@@ -326,6 +476,10 @@ class Site:
     warnings: list[str]
     override_templates: Path
     override_static: Path
+
+    @functools.cached_property
+    def header(self) -> SiteHeader:
+        return SiteHeader(self.title, self.repository_url, full=self)
 
     @property
     def submissions(self) -> list[SubmissionModel]:
@@ -344,10 +498,17 @@ class BuildReport:
     changed: int
     removed: int
     warnings: tuple[str, ...]
+    rendered: int = 0  # pages rendered; the others were kept from the previous build
 
 
 # --------------------------------------------------------------------------
 # Formatting, shared by the model and the templates.
+
+
+@functools.lru_cache(maxsize=65536)
+def parse_timestamp(text: str) -> datetime:
+    """:func:`site_builder.record.parse_timestamp`, remembered: a large site reads each time many times."""
+    return _parse_timestamp(text)
 
 
 def format_timestamp(value: str | datetime | None) -> str:
@@ -571,32 +732,358 @@ def _decode_text(data: bytes, truncated: bool = False) -> str | None:
         return None
 
 
+# The cache of the build in progress and the salt of its keys (a digest of the
+# code and library versions that shape the HTML); None outside a build.
+_build_cache: tuple[ContentCache, str] | None = None
+
+
+@contextlib.contextmanager
+def _caching(cache: ContentCache | None, salt: str) -> Iterator[None]:
+    """Route the highlighting of one build through ``cache``; forked workers inherit it."""
+    global _build_cache
+    saved = _build_cache
+    _build_cache = (cache, salt) if cache is not None else None
+    try:
+        yield
+    finally:
+        _build_cache = saved
+
+
+def _cached_text(namespace: str, compute: Callable[[], str], *inputs: str) -> str:
+    """``compute()``, or its earlier result for the same inputs from the build cache."""
+    if _build_cache is None:
+        return compute()
+    cache, salt = _build_cache
+    return cache.memoize_text(namespace, digest_text(salt, namespace, *inputs), compute)
+
+
+@functools.lru_cache(maxsize=256)
 def _lexer_for(name: str) -> Any:
-    from pygments.lexers import TextLexer, get_lexer_for_filename
-    from pygments.util import ClassNotFound
+    """The lexer for a file name; finding it scans every lexer's patterns, so it is remembered."""
+    from pygments.lexers import TextLexer
+
+    lexer_class = _lexer_class_for(PurePosixPath(name).name)
+    lexer = (lexer_class or TextLexer)(stripnl=False, ensurenl=True)
+    return accelerate_lexer(lexer)
+
+
+def _lexer_class_for(filename: str) -> Any:
+    """Pygments' choice of lexer class for a file name, asking lexer plugins only if no built-in lexer claims it.
+
+    Asking plugins imports every installed package that declares one (IPython
+    takes a second), for names such as ``*.py`` that a built-in lexer claims
+    anyway. Among built-in lexers the choice is Pygments' own: highest
+    priority, half a point more for a pattern without ``*``, then the name.
+    """
+    import fnmatch
+
+    from pygments.lexers import find_lexer_class, find_lexer_class_for_filename
 
     try:
-        return get_lexer_for_filename(PurePosixPath(name).name, stripnl=False, ensurenl=True)
-    except ClassNotFound:
-        return TextLexer(stripnl=False, ensurenl=True)
+        from pygments.lexers._mapping import LEXERS
+    except ImportError:  # a Pygments without the mapping: let it decide
+        return find_lexer_class_for_filename(filename)
+    matches = [
+        (find_lexer_class(lexer_name), pattern)
+        for _module, lexer_name, _aliases, patterns, _mimetypes in LEXERS.values()
+        for pattern in patterns
+        if fnmatch.fnmatchcase(filename, pattern)
+    ]
+    if not matches:
+        return find_lexer_class_for_filename(filename)
+
+    def rating(match: tuple[Any, str]) -> tuple[float, str]:
+        lexer_class, pattern = match
+        return lexer_class.priority + (0.5 if "*" not in pattern else 0), lexer_class.__name__
+
+    return sorted(matches, key=rating)[-1][0]
+
+
+@functools.lru_cache(maxsize=64)
+def _formatter(**options: Any) -> Any:
+    """An HTML formatter; building one renders its style sheet, so they are reused."""
+    from pygments.formatters import HtmlFormatter
+
+    return HtmlFormatter(**options)
 
 
 def highlight_file(name: str, text: str, anchor: str) -> str:
     """Highlighted HTML with linked line numbers; ``anchor-N`` is line N's id."""
     from pygments import highlight
-    from pygments.formatters import HtmlFormatter
 
-    formatter = HtmlFormatter(linenos="table", anchorlinenos=True, lineanchors=anchor, wrapcode=True)
+    formatter = _formatter(linenos="table", anchorlinenos=True, lineanchors=anchor, wrapcode=True)
     return highlight(text, _lexer_for(name), formatter)
 
 
 def highlight_diff(text: str) -> str:
     from pygments import highlight
-    from pygments.formatters import HtmlFormatter
+
+    return highlight(text, _diff_lexer(), _formatter(cssclass="highlight diff", wrapcode=True))
+
+
+@functools.lru_cache(maxsize=1)
+def _diff_lexer() -> Any:
     from pygments.lexers import DiffLexer
 
-    formatter = HtmlFormatter(cssclass="highlight diff", wrapcode=True)
-    return highlight(text, DiffLexer(stripnl=False, ensurenl=True), formatter)
+    return accelerate_lexer(DiffLexer(stripnl=False, ensurenl=True))
+
+
+# --------------------------------------------------------------------------
+# Faster lexing with Pygments' own rules.
+#
+# A Pygments RegexLexer tries the rules of its current state one after the
+# other, one Python call each, until one matches: about thirty failed calls
+# per token of Python code, most of the time of a cold build. Two things
+# remove them while keeping the very same rule choice:
+#
+# - a rule can only match here if the character here can begin it (or it can
+#   match the empty string), which a look at the parsed pattern tells; so per
+#   state and character, only the rules that could match are candidates;
+# - Python's re tries the branches of ``(r1)|(r2)|...`` in order and keeps
+#   the first that matches, exactly the rule the loop would pick; so one
+#   joined pattern of the candidates finds the rule in a single call, and the
+#   rule's own pattern then runs once more to give its callback its groups.
+#
+# The tokens are identical (the tests compare them over the standard library
+# and several lexers); a state whose rules cannot be joined keeps the loop.
+
+_GROUP_REFERENCE = re.compile(r"\\[1-9]|\(\?P=")
+_LEADING_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
+_SCOPED_FLAGS = (("i", re.IGNORECASE), ("m", re.MULTILINE), ("s", re.DOTALL), ("x", re.VERBOSE))
+
+
+def accelerate_lexer(lexer: Any) -> Any:
+    """``lexer``, its rules found by :class:`_StateMatcher` when it is a plain RegexLexer."""
+    from pygments.lexer import RegexLexer
+
+    if isinstance(lexer, RegexLexer) and type(lexer).get_tokens_unprocessed is RegexLexer.get_tokens_unprocessed:
+        lexer.get_tokens_unprocessed = functools.partial(_joined_tokens, lexer, _state_matchers(type(lexer)))
+    return lexer
+
+
+@functools.lru_cache(maxsize=None)
+def _state_matchers(lexer_class: type) -> _StateMatchers:
+    return _StateMatchers(lexer_class._tokens)  # type: ignore[attr-defined]
+
+
+class _StateMatchers(dict):  # type: ignore[type-arg]
+    """A matcher per state, built when the state is first entered: most texts visit few states."""
+
+    def __init__(self, tokendefs: Mapping[str, Sequence[tuple[Any, Any, Any]]]) -> None:
+        super().__init__()
+        self.tokendefs = tokendefs
+
+    def __missing__(self, state: str) -> _StateMatcher | None:
+        matcher = self[state] = _StateMatcher.for_rules(self.tokendefs[state])
+        return matcher
+
+
+class _StateMatcher:
+    """Finds the first rule of one state that matches, with one joined pattern per next character."""
+
+    def __init__(self, rules: Sequence[tuple[Any, Any, Any]], branches: list[str], groups: list[int], starts: list[Any]) -> None:
+        self.rules = rules
+        self.branches = branches  # each rule's pattern in a capturing group, with its own flags
+        self.groups = groups  # how many groups each rule's pattern has
+        self.starts = starts  # per rule: a pattern for the characters that can begin a match, or None for any
+        self.by_character: dict[str, tuple[Callable[[str, int], Any], dict[int, int]] | None] = {}
+
+    @classmethod
+    def for_rules(cls, rules: Sequence[tuple[Any, Any, Any]]) -> _StateMatcher | None:
+        branches, groups, starts = [], [], []
+        for match, _action, _new_state in rules:
+            pattern = getattr(match, "__self__", None)
+            if not _joinable(pattern):
+                return None
+            body = _LEADING_FLAGS.sub("", pattern.pattern, count=1)
+            on = "".join(letter for letter, flag in _SCOPED_FLAGS if pattern.flags & flag)
+            off = "".join(letter for letter, flag in _SCOPED_FLAGS if not pattern.flags & flag)
+            branches.append(f"((?{on}-{off}:{body}))" if off else f"((?{on}:{body}))")
+            groups.append(pattern.groups)
+            starts.append(_first_characters(pattern))
+        matcher = cls(rules, branches, groups, starts)
+        try:
+            matcher.joined(tuple(range(len(rules))))
+        except (re.error, RecursionError, OverflowError):
+            return None
+        return matcher
+
+    def find(self, text: str, position: int) -> tuple[Any, Any, int]:
+        """The first rule that matches at ``position``, the joined match and the rule's group in it.
+
+        (None, None, 0) when no rule matches.
+        """
+        character = text[position] if position < len(text) else ""
+        if character not in self.by_character:
+            candidates = tuple(index for index, start in enumerate(self.starts) if start is None or (character and start(character)))
+            self.by_character[character] = self.joined(candidates) if candidates else None
+        joined = self.by_character[character]
+        found = joined[0](text, position) if joined is not None else None
+        if found is None:
+            return None, None, 0
+        return self.rules[joined[1][found.lastindex]], found, found.lastindex
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019 - matchers live as long as their lexer class
+    def joined(self, candidates: tuple[int, ...]) -> tuple[Callable[[str, int], Any], dict[int, int]]:
+        """One alternation of the candidate rules, in order, and the rule of each wrapping group."""
+        owner: dict[int, int] = {}
+        group = 1
+        for index in candidates:
+            owner[group] = index
+            group += 1 + self.groups[index]
+        return re.compile("|".join(self.branches[index] for index in candidates)).match, owner
+
+
+def _joinable(pattern: Any) -> bool:
+    """A str pattern whose groups may be renumbered and whose flags can be scoped."""
+    return (
+        isinstance(pattern, re.Pattern)
+        and isinstance(pattern.pattern, str)
+        and not pattern.groupindex
+        and not _GROUP_REFERENCE.search(pattern.pattern)
+        and not pattern.flags & (re.ASCII | re.LOCALE)
+    )
+
+
+def _first_characters(pattern: re.Pattern[str]) -> Callable[[str], Any] | None:
+    """A test for the characters a match of ``pattern`` can begin with; None when it may be any or none."""
+    try:
+        from re import _constants as constants, _parser as parser  # type: ignore[attr-defined]
+
+        classes, nullable = _first_of(parser.parse(pattern.pattern, pattern.flags), constants)
+    except Exception:  # an unknown pattern shape: the rule stays a candidate everywhere
+        return None
+    if classes is None or nullable or not classes:
+        return None
+    return re.compile("|".join(sorted(set(classes))), pattern.flags & re.IGNORECASE).match
+
+
+_CATEGORIES = {"CATEGORY_DIGIT": r"\d", "CATEGORY_NOT_DIGIT": r"\D", "CATEGORY_SPACE": r"\s",
+               "CATEGORY_NOT_SPACE": r"\S", "CATEGORY_WORD": r"\w", "CATEGORY_NOT_WORD": r"\W"}  # fmt: skip
+
+
+def _first_of(items: Iterable[tuple[Any, Any]], c: Any) -> tuple[list[str] | None, bool]:
+    """Patterns of the characters a sequence can begin with (None: any), and whether it can match empty."""
+    found: list[str] = []
+    for op, argument in items:
+        classes, nullable = _first_of_item(op, argument, c)
+        if classes is None:
+            return None, False
+        found += classes
+        if not nullable:
+            return found, False
+    return found, True
+
+
+def _first_of_item(op: Any, argument: Any, c: Any) -> tuple[list[str] | None, bool]:
+    if op is c.LITERAL:
+        return [re.escape(chr(argument))], False
+    if op is c.NOT_LITERAL:
+        return [f"[^{re.escape(chr(argument))}]"], False
+    if op is c.IN:
+        character_class = _character_class(argument, c)
+        return ([character_class] if character_class else None), False
+    if op is c.BRANCH:
+        alternatives = [_first_of(branch, c) for branch in argument[1]]
+        if any(classes is None for classes, _ in alternatives):
+            return None, False
+        return [item for classes, _ in alternatives for item in classes or ()], any(n for _, n in alternatives)
+    if op is c.SUBPATTERN:
+        _group, add_flags, del_flags, inner = argument
+        return (None, False) if add_flags or del_flags else _first_of(inner, c)
+    if op is getattr(c, "ATOMIC_GROUP", None):
+        return _first_of(argument, c)
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
+        low, _high, inner = argument
+        classes, nullable = _first_of(inner, c)
+        return classes, nullable or low == 0
+    if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+        return [], True  # zero-width: it only narrows what follows
+    return None, False
+
+
+def _character_class(items: Iterable[tuple[Any, Any]], c: Any) -> str | None:
+    parts, negate = [], False
+    for op, argument in items:
+        if op is c.NEGATE:
+            negate = True
+        elif op is c.LITERAL:
+            parts.append(re.escape(chr(argument)))
+        elif op is c.RANGE:
+            parts.append(f"{re.escape(chr(argument[0]))}-{re.escape(chr(argument[1]))}")
+        elif op is c.CATEGORY and str(argument) in _CATEGORIES:
+            parts.append(_CATEGORIES[str(argument)])
+        else:
+            return None
+    return f"[{'^' if negate else ''}{''.join(parts)}]" if parts else None
+
+
+def _joined_tokens(lexer: Any, matchers: _StateMatchers, text: str, stack: Sequence[str] = ("root",)) -> Iterator[tuple[int, Any, str]]:
+    """Pygments' ``RegexLexer.get_tokens_unprocessed``, each rule found by a :class:`_StateMatcher`."""
+    from pygments.token import Error, Whitespace, _TokenType
+
+    tokendefs = lexer._tokens
+    position = 0
+    statestack = list(stack)
+    rules, matcher = tokendefs[statestack[-1]], matchers[statestack[-1]]
+    while True:
+        rule, found, group = matcher.find(text, position) if matcher is not None else _first_rule(rules, text, position)
+        if rule is None:
+            # No rule matched: a newline resets to the root state, anything else is an error token.
+            if position >= len(text):
+                return
+            if text[position] == "\n":
+                statestack = ["root"]
+                rules, matcher = tokendefs["root"], matchers["root"]
+                yield position, Whitespace, "\n"
+            else:
+                yield position, Error, text[position]
+            position += 1
+            continue
+        action, new_state = rule[1], rule[2]
+        if action is not None:
+            if type(action) is _TokenType:
+                # The rule's group in the joined match spans exactly the rule's own match.
+                yield position, action, found.group(group)
+            else:
+                # A callback reads the rule's own groups: match the rule alone.
+                yield from action(lexer, found if group == 0 else rule[0](text, position))
+        position = found.end(group)
+        if new_state is not None:
+            _change_state(statestack, new_state)
+            rules, matcher = tokendefs[statestack[-1]], matchers[statestack[-1]]
+
+
+def _first_rule(rules: Sequence[Any], text: str, position: int) -> tuple[Any, Any, int]:
+    """Pygments' own search, for a state whose rules could not be joined; group 0 is the whole match."""
+    for rule in rules:
+        match = rule[0](text, position)
+        if match:
+            return rule, match, 0
+    return None, None, 0
+
+
+def _change_state(statestack: list[str], new_state: Any) -> None:
+    """Push or pop states exactly as Pygments' RegexLexer does."""
+    if isinstance(new_state, tuple):
+        for state in new_state:
+            if state == "#pop":
+                if len(statestack) > 1:
+                    statestack.pop()
+            elif state == "#push":
+                statestack.append(statestack[-1])
+            else:
+                statestack.append(state)
+    elif isinstance(new_state, int):
+        # Pop, but keep at least one state on the stack.
+        if abs(new_state) >= len(statestack):
+            del statestack[1:]
+        else:
+            del statestack[new_state:]
+    elif new_state == "#push":
+        statestack.append(statestack[-1])
+    else:
+        raise ValueError(f"wrong state definition: {new_state!r}")
 
 
 def _truncate_lines(text: str, limit: int) -> tuple[str, int]:
@@ -623,14 +1110,31 @@ def read_snapshot(directory: Path, record: Mapping[str, Any]) -> dict[str, bytes
 
 
 def _read_snapshot_file(directory: Path, name: str) -> bytes | None:
+    """The file's bytes; None if it is missing, not a regular file, or reached through a symlink."""
     try:
-        relative = safe_relative_name(name)
+        # A plain file name, by far the most common, needs no parsing.
+        parts = (name,) if name not in ("", ".", "..") and "/" not in name else safe_relative_name(name).parts
     except SiteBuilderError:
         return None
-    path = directory / relative
-    if _has_symlink(directory, relative.as_posix()) or not path.is_file():
+    base = os.fspath(directory)
+    try:
+        for depth in range(1, len(parts)):  # every folder on the way must be a real folder
+            if not stat.S_ISDIR(os.lstat(os.path.join(base, *parts[:depth])).st_mode):
+                return None
+        path = os.path.join(base, *parts)
+        if not _NO_FOLLOW and stat.S_ISLNK(os.lstat(path).st_mode):
+            return None
+        # No symlink at the end, and no waiting on a FIFO: it is refused by the check below.
+        descriptor = os.open(path, os.O_RDONLY | _NO_FOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except (OSError, ValueError):  # ValueError: a NUL byte in the name
         return None
-    return path.read_bytes()
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        return handle.read()
+
+
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def source_files(contents: Mapping[str, bytes | None]) -> list[SourceFile]:
@@ -651,7 +1155,8 @@ def _source_file(name: str, data: bytes | None, anchor: str) -> SourceFile:
     note = ""
     if hidden or len(data) > MAX_SHOWN_BYTES:
         note = "only the beginning is shown"
-    return SourceFile(name, anchor, len(data), highlight_file(name, shown, anchor), note, is_data)
+    html = _cached_text("code", lambda: highlight_file(name, shown, anchor), name, anchor, shown)
+    return SourceFile(name, anchor, len(data), html, note, is_data)
 
 
 def diff_files(
@@ -675,6 +1180,16 @@ def _file_diff(name: str, change: str, old: bytes | None, new: bytes | None, lab
     new_text = "" if new is None else _decode_text(new)
     if old_text is None or new_text is None:
         return FileDiff(name, change, None, "binary file, not compared")
+
+    def compute() -> str:
+        return json.dumps(_text_diff(name, old_text, new_text, labels))
+
+    html, note = json.loads(_cached_text("diff", compute, name, *labels, old_text, new_text))
+    return FileDiff(name, change, html, note)
+
+
+def _text_diff(name: str, old_text: str, new_text: str, labels: tuple[str, str]) -> tuple[str | None, str]:
+    """The highlighted unified diff (or None when empty) and a note when it was cut."""
     lines = list(
         difflib.unified_diff(
             old_text.splitlines(),
@@ -688,7 +1203,7 @@ def _file_diff(name: str, change: str, old: bytes | None, new: bytes | None, lab
     if len(lines) > MAX_DIFF_LINES:
         note = f"{len(lines) - MAX_DIFF_LINES} more lines of diff not shown"
         lines = lines[:MAX_DIFF_LINES]
-    return FileDiff(name, change, highlight_diff("\n".join(lines) + "\n") if lines else None, note)
+    return (highlight_diff("\n".join(lines) + "\n") if lines else None), note
 
 
 # --------------------------------------------------------------------------
@@ -901,7 +1416,7 @@ def _gather_challenge(
     for record in sorted(records, key=_record_order, reverse=True):
         key = (record["participant"], record["submission_id"])
         model.submissions.append(
-            SubmissionModel(record, model, model.submission_for(record), late=key in late, public_rank=ranks.get(key))
+            SubmissionModel(record, model.header, model.submission_for(record), late=key in late, public_rank=ranks.get(key))
         )
     _attach_snapshots(model, results, repository_url)
     model.chart = build_chart(model, now)
@@ -932,22 +1447,18 @@ def _data_file(label: str, source: Path, path: str) -> DataFile:
 
 
 def _attach_snapshots(model: ChallengeModel, results: Path, repository_url: str | None) -> None:
-    """Files, README, links and the diff against the previous scored submission."""
-    previous: dict[str, tuple[SubmissionModel, dict[str, bytes | None]]] = {}
+    """Snapshot contents, links and the previous scored submission of the same participant."""
+    previous: dict[str, PreviousSubmission] = {}
+    # As snapshot_directory(), without checking again the login and id that
+    # _record_problem has checked: over thousands of records it adds up.
+    snapshots = os.path.join(results, model.slug, FILES_DIRECTORY)
     for submission in reversed(model.submissions):  # oldest first
-        record = submission.record
-        directory = snapshot_directory(results, model.slug, submission.participant, submission.submission_id)
-        contents = read_snapshot(directory, record)
-        submission.files = source_files(contents)
-        submission.readme = _submission_readme(contents, submission.files)
+        directory = Path(os.path.join(snapshots, submission.participant, submission.submission_id))
+        submission.contents = read_snapshot(directory, submission.record)
         _attach_links(submission, repository_url)
-        before = previous.get(submission.participant)
-        if before is not None:
-            submission.previous = before[0]
-            labels = (before[0].submission_id, submission.submission_id)
-            submission.diffs = diff_files(before[1], contents, labels)
+        submission.previous = previous.get(submission.participant)
         if submission.scored:
-            previous[submission.participant] = (submission, contents)
+            previous[submission.participant] = submission.as_previous
 
 
 def _submission_readme(contents: Mapping[str, bytes | None], files: Sequence[SourceFile]) -> str | None:
@@ -955,7 +1466,12 @@ def _submission_readme(contents: Mapping[str, bytes | None], files: Sequence[Sou
         data = contents.get(name)
         if data:
             text = data.decode("utf-8", errors="replace")
-            return render_markdown(text, _submission_url_mapper(files), link_rel="noopener noreferrer nofollow ugc")
+            anchors = sorted((source.name, source.anchor) for source in files)
+
+            def render() -> str:
+                return render_markdown(text, _submission_url_mapper(files), link_rel="noopener noreferrer nofollow ugc")
+
+            return _cached_text("readme", render, text, json.dumps(anchors))
     return None
 
 
@@ -972,13 +1488,19 @@ def _attach_links(submission: SubmissionModel, repository_url: str | None) -> No
         submission.pull_request_url = f"{repository_url}/pull/{pull_request}"
 
 
-def _gather_participants(models: Iterable[ChallengeModel]) -> list[ParticipantModel]:
+def _gather_participants(models: Sequence[ChallengeModel]) -> list[ParticipantModel]:
     grouped: dict[str, list[SubmissionModel]] = {}
     for model in models:
         for submission in model.submissions:
             grouped.setdefault(submission.participant, []).append(submission)
+    by_slug = {model.slug: model for model in models}
     return [
-        ParticipantModel(login, participant_path(login), sorted(items, key=_newest_first))
+        ParticipantModel(
+            login,
+            participant_path(login),
+            sorted(items, key=_newest_first),
+            tuple(by_slug[slug] for slug in sorted({item.challenge.slug for item in items})),
+        )
         for login, items in sorted(grouped.items())
     ]
 
@@ -1009,15 +1531,34 @@ def _public_record(record: Mapping[str, Any], ended: bool) -> dict[str, Any]:
 # Rendering: the model to bytes per site path.
 
 
+@dataclass(frozen=True)
+class PageState:
+    """How a page was made: its key, the full objects it reached past its views, and both together."""
+
+    key: str
+    reach: tuple[str, ...]
+    full_key: str
+
+
 @dataclass
 class Output:
-    """The site as bytes per path, plus files copied as they are."""
+    """The site as bytes per path, plus files copied as they are.
+
+    ``kept`` pages were not rendered: their key and their published file are
+    unchanged since the last build, so that file is kept as it is.
+    """
 
     files: dict[str, bytes] = field(default_factory=dict)
     copies: dict[str, Path] = field(default_factory=dict)
+    kept: dict[str, FileStat] = field(default_factory=dict)  # path -> the published file's identity
+    states: dict[str, PageState] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
+        return sum(1 for path in self.files if path.endswith(".html")) + len(self.kept)
+
+    @property
+    def rendered(self) -> int:
         return sum(1 for path in self.files if path.endswith(".html"))
 
 
@@ -1061,29 +1602,229 @@ def _url(context: Any, target: str) -> str:
     return relative_url(target, context["page_path"])
 
 
-def render_site(site: Site) -> Output:
-    """Every page, export and static file of the site as bytes."""
-    environment = template_environment(site.override_templates)
-    output = Output()
-    common = {"site": site}
+@dataclass(frozen=True)
+class Page:
+    """One page to render: where it goes, its template and what the template sees."""
 
-    def page(path: str, template: str, **context: Any) -> None:
-        html = environment.get_template(template).render(page_path=path, **common, **context)
-        output.files[path] = html.encode("utf-8")
+    path: str
+    template: str
+    context: dict[str, Any]
 
-    page("index.html", "index.html")
+
+def site_pages(site: Site) -> list[Page]:
+    """Every page; all but the index see the site and the challenge of a submission through narrow views."""
+    pages = [Page("index.html", "index.html", {"site": site})]
+    header = site.header
     for challenge in site.challenges:
-        page(challenge.path, "challenge.html", challenge=challenge)
+        pages.append(Page(challenge.path, "challenge.html", {"site": header, "challenge": challenge}))
         for submission in challenge.submissions:
-            page(submission.path, "submission.html", challenge=challenge, submission=submission)
-        _challenge_exports(challenge, output)
+            context = {"site": header, "challenge": challenge.header, "submission": submission}
+            pages.append(Page(submission.path, "submission.html", context))
     for participant in site.participants:
-        page(participant.path, "participant.html", participant=participant)
-    output.files["results.json"] = _json_bytes({"records": site.records})
+        pages.append(Page(participant.path, "participant.html", {"site": header, "participant": participant}))
+    return pages
+
+
+def render_site(
+    site: Site,
+    *,
+    cache: ContentCache | None = None,
+    previous: BuildManifest | None = None,
+    salt: str = "",
+    workers: int = 1,
+) -> Output:
+    """Every page, export and static file of the site as bytes.
+
+    With the ``previous`` build's manifest, a page whose key is unchanged and
+    whose published file is intact is kept instead of rendered. ``cache``
+    holds highlighted code and other pieces by the hash of their inputs.
+    """
+    with _caching(cache, salt):
+        return _render_site(site, cache, previous, salt, workers)
+
+
+def _render_site(site: Site, cache: ContentCache | None, previous: BuildManifest | None, salt: str, workers: int) -> Output:
+    environment = template_environment(site.override_templates)
+    keys = PageKeys(site, salt)
+    output = Output()
+    pending: list[tuple[Page, str]] = []
+    for page in site_pages(site):
+        key = keys.key(page)
+        unchanged = previous.unchanged(page.path, key, keys) if previous is not None else None
+        if unchanged is not None:
+            output.states[page.path], output.kept[page.path] = unchanged
+        else:
+            pending.append((page, key))
+    rendered = _render_pages(environment, [page for page, _ in pending], workers)
+    for (page, key), (data, reach) in zip(pending, rendered):
+        output.files[page.path] = data
+        output.states[page.path] = PageState(key, reach, keys.full_key(key, reach))
+    for challenge in site.challenges:
+        _challenge_exports(challenge, output)
+    output.files["results.json"] = _records_json(site.records, MemoTable(cache, "results.json records, format 1"))
     output.files[".nojekyll"] = b""
     output.files[MARKER_FILE] = MARKER_TEXT
     _static_files(site.override_static, output)
     return output
+
+
+class PageKeys:
+    """Page keys of one build: the digest of a page's template, path and context.
+
+    The salt covers what else shapes a page (this package's code and
+    templates, the organizer's templates, the library versions). The index
+    shows the whole site and is rendered every time: its key is empty.
+    """
+
+    def __init__(self, site: Site, salt: str) -> None:
+        self.site = site
+        self.salt = salt
+        self.fingerprints = Fingerprints(
+            entities=(SubmissionModel, ChallengeModel, ChallengeHeader, ParticipantModel, SiteHeader, Site),
+            custom={Challenge: _challenge_identity},
+        )
+
+    def key(self, page: Page) -> str:
+        if page.path == "index.html":
+            return ""
+        context = (f"{name}={self.fingerprints.digest(value)}" for name, value in sorted(page.context.items()))
+        return digest_text(self.salt, page.template, page.path, *context)
+
+    def full_key(self, key: str, reach: Sequence[str]) -> str:
+        """The key once the full objects the page reached are added to it."""
+        if not key or not reach:
+            return key
+        return digest_text(key, *(f"{name}={self.reach_digest(name)}" for name in reach))
+
+    def reach_digest(self, name: str) -> str:
+        """The digest of the full object a narrow view stands for: ``site``, ``challenge:<slug>``, ``submission:<path>``."""
+        kind, _, identifier = name.partition(":")
+        found: Any = None
+        if kind == "site":
+            found = self.site
+        elif kind == "challenge":
+            found = next((model for model in self.site.challenges if model.slug == identifier), None)
+        elif kind == "submission":
+            found = next((item for item in self.site.submissions if item.path == identifier), None)
+        return self.fingerprints.digest(found) if found is not None else "missing"
+
+
+def _challenge_identity(challenge: Challenge) -> tuple[Any, ...]:
+    """All a page can learn from a loaded challenge: its folder, its spec and, when
+    the classes are not declared, the training data they are read from."""
+    spec = challenge.spec
+    train = ""
+    if spec.is_classification and spec.classes is None and challenge.train_path.is_file():
+        train = digest_bytes(challenge.train_path.read_bytes())
+    return (str(challenge.directory), challenge.slug, spec.model_dump_json(), train)
+
+
+def _render_page(environment: Any, page: Page) -> tuple[bytes, tuple[str, ...]]:
+    """The page's bytes and the full objects its template reached past the narrow views."""
+    global _page_reach
+    _page_reach = set()
+    try:
+        html = environment.get_template(page.template).render(page_path=page.path, **page.context)
+        return html.encode("utf-8"), tuple(sorted(_page_reach))
+    finally:
+        _page_reach = None
+
+
+# Below this many pages to render, starting worker processes costs more than it saves.
+PARALLEL_MIN_PAGES = 48
+# The pages of the parallel render in progress, inherited by the forked workers.
+_parallel_job: tuple[Any, Sequence[Page]] | None = None
+
+
+def _render_pages(environment: Any, pages: Sequence[Page], workers: int) -> Iterator[tuple[bytes, tuple[str, ...]]]:
+    """Render ``pages`` in order, spread over ``workers`` forked processes when worth it.
+
+    Workers inherit the model and the compiled templates, receive page
+    numbers and return bytes; files are written by the parent alone. (Page
+    keys stay in the parent: spreading them too cost more in start-up and
+    duplicated digests than it saved, even at 10,000 pages.)
+    """
+    global _parallel_job
+    if workers < 2 or len(pages) < PARALLEL_MIN_PAGES or not _can_fork():
+        for page in pages:
+            yield _render_page(environment, page)
+        return
+    import gc
+    import multiprocessing
+
+    _prepare_workers(environment, pages)
+    _parallel_job = (environment, pages)
+    # Frozen objects are never scanned by the workers' garbage collector, which
+    # would otherwise walk (and so copy) the whole inherited model.
+    gc.freeze()
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            chunk = max(1, min(16, len(pages) // (workers * 8)))
+            yield from pool.imap(_render_page_number, range(len(pages)), chunksize=chunk)
+    finally:
+        gc.unfreeze()
+        _parallel_job = None
+
+
+def _render_page_number(index: int) -> tuple[bytes, tuple[str, ...]]:
+    assert _parallel_job is not None, "only called in a forked worker"
+    environment, pages = _parallel_job
+    return _render_page(environment, pages[index])
+
+
+def _prepare_workers(environment: Any, pages: Sequence[Page]) -> None:
+    """Compile the templates and set up the highlighting once, for the workers to inherit.
+
+    The first submission's files go through the highlighter: a cache hit
+    costs nothing, a miss sets up the lexers' patterns that every worker
+    would otherwise build on its own.
+    """
+    for template in sorted({page.template for page in pages}):
+        environment.get_template(template)
+    first = next((page for page in pages if page.template == "submission.html"), None)
+    if first is not None:
+        _ = first.context["submission"].files
+
+
+def _can_fork() -> bool:
+    """Fork is cheap and safe enough on Linux; elsewhere the build stays in one process."""
+    import multiprocessing
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+# The modules whose code shapes a page: the model and its formatting, metrics,
+# ranking, records, specs. Others (running, scoring, GitHub) do not, and an
+# edit to them should not empty the cache.
+_RENDERING_MODULES = ("__init__", "cache", "errors", "metrics", "rank", "record", "render", "spec")
+
+
+def environment_salt(override_templates: Path | None = None) -> str:
+    """A digest of what shapes the HTML besides the model: code, templates, library versions."""
+    import jinja2
+    import markdown
+    import nh3
+    import pygments
+
+    package = Path(__file__).resolve().parent
+    folders = [(package, f"{module}.py") for module in _RENDERING_MODULES]
+    folders += [(package / "templates", "*"), (package / "static", "*")]
+    if override_templates is not None and override_templates.is_dir():
+        folders.append((override_templates, "**/*"))
+    versions = [sys.version, jinja2.__version__, pygments.__version__, markdown.__version__, getattr(nh3, "__version__", "")]
+    parts = [part.encode("utf-8") for part in versions]
+    for index, (folder, pattern) in enumerate(folders):
+        for path in sorted(path for path in folder.glob(pattern) if path.is_file()):
+            parts += [f"{index}/{path.relative_to(folder).as_posix()}".encode("utf-8"), path.read_bytes()]
+    return digest_bytes(*parts)
 
 
 def _challenge_exports(challenge: ChallengeModel, output: Output) -> None:
@@ -1136,6 +1877,24 @@ def neutralize_cell(text: str) -> str:
     return f"'{text}" if text.startswith(CSV_DANGEROUS_PREFIXES) else text
 
 
+def _records_json(records: Sequence[Mapping[str, Any]], memo: MemoTable) -> bytes:
+    """``_json_bytes({"records": records})``, each record's text reused from the memo.
+
+    The indented encoder is pure Python, slow at thousands of records; a
+    record's text nested two levels down is its own text with every line
+    indented by four spaces (JSON strings hold no raw newline).
+    """
+    if not records:
+        return _json_bytes({"records": []})
+
+    def text(record: Mapping[str, Any]) -> Callable[[], str]:
+        return lambda: json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False).replace("\n", "\n    ")
+
+    parts = [memo.get(digest_bytes(pickle.dumps(record, protocol=5)), text(record)) for record in records]
+    memo.save()
+    return ('{\n  "records": [\n    ' + ",\n    ".join(parts) + "\n  ]\n}\n").encode("utf-8")
+
+
 def _json_bytes(data: Any) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
@@ -1161,25 +1920,155 @@ def publish(output: Output, out: Path) -> tuple[int, int]:
     Files whose bytes did not change keep their modification time, so a sync
     or a cache downstream sees only real changes.
     """
+    published = _publish(output, out)
+    return published.changed, published.removed
+
+
+FileStat = tuple[int, int, int]  # inode, size, modification time in ns
+
+
+@dataclass(frozen=True)
+class Published:
+    changed: int
+    removed: int
+    stats: dict[str, FileStat]
+
+
+def _publish(output: Output, out: Path) -> Published:
+    """Fill a sibling staging folder, then swap it into place.
+
+    Nothing unchanged is rewritten: a folder whose files are all kept pages
+    moves over whole when the sites are swapped, and any other unchanged
+    file, kept page or rendered page with the old bytes, becomes a hard link
+    to the old file. Modification times stay, and a build killed before the
+    swap leaves the previous site whole.
+    """
     out = Path(os.path.abspath(out))
     _check_output_folder(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(out)
+    old = _relative_files(out)
+    new = set(output.files) | set(output.copies) | set(output.kept)
+    moving = _folders_to_move(old, new, set(output.kept))
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
     try:
         os.chmod(staging, 0o755)
+        stager = _Stager(staging, out, old)
+        for path in sorted(output.kept):
+            if not _inside_any(path, moving):
+                stager.keep(path)
         for path, data in sorted(output.files.items()):
-            _write(staging / path, data)
+            stager.write(path, data)
         for path, source in sorted(output.copies.items()):
-            target = staging / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-        changed, removed = _compare_and_keep_times(staging, out)
-        _swap(staging, out)
+            stager.copy(path, source)
+        stats = {path: output.kept[path] if path in output.kept else stager.stat(path) for path in output.states}
+        _swap(staging, out, moving)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return changed, removed
+    return Published(stager.changed, len(old - new), stats)
+
+
+def _folders_to_move(old: set[str], new: set[str], kept: set[str]) -> list[str]:
+    """The topmost folders that hold kept pages only, the very same files in both sites."""
+    counts: dict[str, list[int]] = {}  # folder -> [files in the old site, files in the new, kept]
+    for paths, slot in ((old, 0), (new, 1), (kept, 2)):
+        for path in paths:
+            folder = path
+            while "/" in folder:
+                folder = folder.rpartition("/")[0]
+                counts.setdefault(folder, [0, 0, 0])[slot] += 1
+    movable = sorted(folder for folder, (before, after, same) in counts.items() if before == after == same)
+    topmost: list[str] = []
+    for folder in movable:
+        if not topmost or not folder.startswith(topmost[-1] + "/"):
+            topmost.append(folder)
+    return topmost
+
+
+def _inside_any(path: str, folders: Sequence[str]) -> bool:
+    """Whether ``path`` lies in one of ``folders`` (sorted, none inside another)."""
+    import bisect
+
+    index = bisect.bisect_right(folders, path) - 1
+    return index >= 0 and path.startswith(folders[index] + "/")
+
+
+class _Stager:
+    """Puts each file of the new site into the staging folder, reusing the old one's when equal.
+
+    Paths are plain strings here: a large site has tens of thousands of
+    files, and pathlib's per-call cost would show.
+    """
+
+    def __init__(self, staging: Path, out: Path, old: set[str]) -> None:
+        self.staging = os.fspath(staging)
+        self.out = os.fspath(out)
+        self.old = old
+        self.changed = 0
+        self._folders: set[str] = set()
+
+    def keep(self, path: str) -> None:
+        """A page not rendered: its file in the previous site is right as it is."""
+        _link_or_copy(os.path.join(self.out, path), self._target(path))
+
+    def write(self, path: str, data: bytes) -> None:
+        target = self._target(path)
+        previous = os.path.join(self.out, path)
+        if path in self.old and _file_holds(previous, data):
+            _link_or_copy(previous, target)
+        else:
+            _write(Path(target), data)
+            self.changed += 1
+
+    def copy(self, path: str, source: Path) -> None:
+        target = self._target(path)
+        previous = os.path.join(self.out, path)
+        if path in self.old and _same_bytes(Path(previous), source):
+            _link_or_copy(previous, target)
+        else:
+            shutil.copyfile(source, target)
+            self.changed += 1
+
+    def stat(self, path: str) -> FileStat:
+        result = os.stat(os.path.join(self.staging, path))
+        return (result.st_ino, result.st_size, result.st_mtime_ns)
+
+    def _target(self, path: str) -> str:
+        target = os.path.join(self.staging, path)
+        folder = os.path.dirname(target)
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        return target
+
+
+def _relative_files(folder: Path) -> set[str]:
+    """Every file under ``folder``, as site paths."""
+    found: set[str] = set()
+    for directory, _, names in os.walk(folder):
+        prefix = os.path.relpath(directory, folder)
+        for name in names:
+            found.add(name if prefix == "." else f"{prefix.replace(os.sep, '/')}/{name}")
+    return found
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link, so the file keeps its bytes and times; a copy where links are not possible."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _file_holds(path: str, data: bytes) -> bool:
+    try:
+        if os.stat(path).st_size != len(data):
+            return False
+        with open(path, "rb") as handle:
+            return handle.read() == data
+    except OSError:
+        return False
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -1207,20 +2096,6 @@ def _remove_stale(out: Path) -> None:
                 shutil.rmtree(stale, ignore_errors=True)
 
 
-def _compare_and_keep_times(staging: Path, out: Path) -> tuple[int, int]:
-    new = {path.relative_to(staging) for path in staging.rglob("*") if path.is_file()}
-    old = {path.relative_to(out) for path in out.rglob("*") if path.is_file()} if out.is_dir() else set()
-    changed = 0
-    for relative in sorted(new):
-        previous = out / relative
-        if relative in old and _same_bytes(previous, staging / relative):
-            stat = previous.stat()
-            os.utime(staging / relative, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-        else:
-            changed += 1
-    return changed, len(old - new)
-
-
 def _same_bytes(first: Path, second: Path) -> bool:
     if first.stat().st_size != second.stat().st_size:
         return False
@@ -1233,14 +2108,90 @@ def _same_bytes(first: Path, second: Path) -> bool:
                 return True
 
 
-def _swap(staging: Path, out: Path) -> None:
+def _swap(staging: Path, out: Path, moving: Sequence[str] = ()) -> None:
+    """Put the staged site in place of the old one, moving the unchanged folders across.
+
+    The old site is renamed aside first, so its folders move into the new
+    one as whole renames; on any error they move back and the old site
+    returns to its place.
+    """
     if not out.exists():
         os.rename(staging, out)
         return
     old = out.parent / f".{out.name}.old-{os.getpid()}"
     os.rename(out, old)
-    os.rename(staging, out)
+    moved: list[str] = []
+    try:
+        for folder in moving:
+            (staging / folder).parent.mkdir(parents=True, exist_ok=True)
+            os.rename(old / folder, staging / folder)
+            moved.append(folder)
+        os.rename(staging, out)
+    except BaseException:
+        for folder in reversed(moved):
+            os.rename(staging / folder, old / folder)
+        os.rename(old, out)
+        raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# Incremental builds: what the last build into a site folder published.
+
+
+@dataclass
+class BuildManifest:
+    """Per page of the last build into ``out``: how it was made and which file holds it.
+
+    It lives in the cache, not in the site. A page is kept only if its key is
+    unchanged and its file is still the very file that build published (same
+    inode, size and modification time): a page edited or replaced since then
+    is rendered again. Modification times only recognize our own output
+    here; they never stand for the content of an input.
+    """
+
+    out: Path
+    pages: dict[str, tuple[PageState, FileStat]]
+
+    NAMESPACE = "sites"
+    FORMAT = 1
+
+    @classmethod
+    def load(cls, cache: ContentCache, out: Path) -> BuildManifest | None:
+        out = Path(os.path.abspath(out))
+        data = cache.get(cls.NAMESPACE, digest_text(str(out)))
+        try:
+            document = json.loads(data) if data is not None else None
+            if not document or document.get("format") != cls.FORMAT or document.get("out") != str(out):
+                return None
+            pages = {
+                path: (PageState(key, tuple(reach), full_key), (inode, size, mtime))
+                for path, (key, reach, full_key, inode, size, mtime) in document["pages"].items()
+            }
+        except (ValueError, TypeError, KeyError):
+            return None
+        return cls(out, pages)
+
+    def save(self, cache: ContentCache) -> None:
+        pages = {
+            path: [state.key, list(state.reach), state.full_key, *stat] for path, (state, stat) in sorted(self.pages.items())
+        }
+        document = {"format": self.FORMAT, "out": str(self.out), "pages": pages}
+        cache.put(self.NAMESPACE, digest_text(str(self.out)), json.dumps(document).encode("utf-8"))
+
+    def unchanged(self, path: str, key: str, keys: PageKeys) -> tuple[PageState, FileStat] | None:
+        """The page's state and file if the last build's file can stand for it, else None."""
+        entry = self.pages.get(path)
+        if not key or entry is None or entry[0].key != key:
+            return None
+        state, stat = entry
+        if keys.full_key(key, state.reach) != state.full_key:
+            return None
+        try:
+            current = os.stat(os.path.join(self.out, path))
+        except OSError:
+            return None
+        return entry if (current.st_ino, current.st_size, current.st_mtime_ns) == stat else None
 
 
 # --------------------------------------------------------------------------
@@ -1248,23 +2199,44 @@ def _swap(staging: Path, out: Path) -> None:
 
 
 def build_site(
-    root: Path, results: Path, out: Path, *, now: datetime, repository_url: str | None = None
+    root: Path,
+    results: Path,
+    out: Path,
+    *,
+    now: datetime,
+    repository_url: str | None = None,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    workers: int | None = None,
 ) -> BuildReport:
-    """Build the whole site from ``root`` (challenges) and ``results`` (records) into ``out``."""
+    """Build the whole site from ``root`` (challenges) and ``results`` (records) into ``out``.
+
+    The cache (default ``<root>/.cache/site-builder``) only saves time: a
+    build without it, or with a stale or damaged one, writes the same bytes.
+    ``workers`` processes render the pages (default: the available cores).
+    """
     root, results, out = Path(root), Path(results), Path(out)
-    _check_not_inside(out, root, results)
+    cache_folder = Path(cache_dir) if cache_dir is not None else default_cache_folder(root)
+    _check_not_inside(out, root, results, *([cache_folder] if use_cache else []))
+    cache = ContentCache(cache_folder) if use_cache else None
     site = gather_site(root, results, now=now, repository_url=repository_url)
-    output = render_site(site)
-    changed, removed = publish(output, out)
+    salt = environment_salt(site.override_templates)
+    previous = BuildManifest.load(cache, out) if cache is not None else None
+    output = render_site(site, cache=cache, previous=previous, salt=salt, workers=workers or default_workers())
+    published = _publish(output, out)
+    if cache is not None:
+        pages = {path: (state, published.stats[path]) for path, state in output.states.items()}
+        BuildManifest(Path(os.path.abspath(out)), pages).save(cache)
     return BuildReport(
         out=out,
         challenges=len(site.challenges),
         records=len(site.records),
         pages=output.pages,
-        files=len(output.files) + len(output.copies),
-        changed=changed,
-        removed=removed,
+        files=len(output.files) + len(output.copies) + len(output.kept),
+        changed=published.changed,
+        removed=published.removed,
         warnings=tuple(site.warnings),
+        rendered=output.rendered,
     )
 
 

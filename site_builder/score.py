@@ -2,37 +2,132 @@
 
 The middle of this module is pure (:func:`score_splits`); reading the
 solution and predictions happens at the edges.
+
+A large answer key stays compact: a plain solution CSV is read over its
+bytes (:func:`site_builder.predictions.read_plain_csv`), its ids kept as
+UTF-8 bytes in a numpy array rather than a million Python strings, and the
+predictions are matched to it with numpy. Anything unusual in the file goes
+through pandas as before.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from site_builder.errors import PrivateDataError
 from site_builder.metrics import get_metric
-from site_builder.predictions import Predictions, read_predictions
+from site_builder.predictions import ExpectedIds, Predictions, pandas_floats, read_plain_csv, read_predictions
 from site_builder.spec import Challenge
 
 SPLITS = ("public", "private")
 Scores = dict[str, dict[str, float | None]]
-
-
-@dataclass(frozen=True)
 class Solution:
-    """The private answer key: ids, true targets and the split of each row."""
+    """The private answer key: ids, true targets and the split of each row.
 
-    ids: list[str]
-    targets: Any
-    splits: list[str]
+    ``ids`` and ``splits`` are lists of strings, or numpy bytes arrays of
+    their UTF-8 for a large key; either way the attributes read as lists.
+    """
+
+    def __init__(
+        self, ids: Sequence[str] | Any, targets: Any, splits: Sequence[str] | Any, *, expected: ExpectedIds | None = None
+    ) -> None:
+        self._ids = ids
+        self.targets = targets
+        self._splits = splits
+        if expected is not None:  # already prepared (and its sort done) while parsing
+            self.__dict__["expected"] = expected
+
+    def __repr__(self) -> str:
+        return f"Solution({len(self._ids)} rows)"
+
+    @functools.cached_property
+    def ids(self) -> list[str]:
+        return _strings(self._ids)
+
+    @functools.cached_property
+    def splits(self) -> list[str]:
+        return _strings(self._splits)
+
+    @functools.cached_property
+    def expected(self) -> ExpectedIds:
+        """The ids as predictions files are checked against them."""
+        return ExpectedIds(self._ids)
+
+    def rows(self, split: str) -> Any:
+        """Positions of the rows of ``split`` (worked out once: rescoring asks for each file)."""
+        return self._rows[split]
+
+    @functools.cached_property
+    def _rows(self) -> dict[str, Any]:
+        import numpy as np
+
+        if isinstance(self._splits, np.ndarray) and self._splits.dtype.kind == "S":
+            return {split: np.flatnonzero(self._splits == split.encode("utf-8")) for split in SPLITS}
+        splits = np.asarray(self._splits, dtype=object)
+        return {split: np.flatnonzero(splits == split) for split in SPLITS}
+
+
+def _strings(values: Sequence[str] | Any) -> list[str]:
+    import numpy as np
+
+    if isinstance(values, np.ndarray) and values.dtype.kind == "S":
+        return [value.decode("utf-8") for value in values.tolist()]
+    return list(values)
 
 
 def parse_solution(plaintext: bytes, challenge: Challenge, *, source: str = "solution") -> Solution:
     """Read the decrypted solution CSV; the errors never quote a label."""
+    plain = _plain_solution(plaintext, challenge, source)
+    return plain if plain is not None else _pandas_solution(plaintext, challenge, source)
+
+
+def _plain_solution(plaintext: bytes, challenge: Challenge, source: str) -> Solution | None:
+    """The solution of a plain CSV, kept compact; None for pandas to read (and to word its errors)."""
+    import numpy as np
+
+    spec = challenge.spec
+    table = read_plain_csv(plaintext)
+    if table is None or not {spec.id_column, spec.target, "split"} <= set(table.header):
+        return None
+    splits = table.column("split")
+    if not bool(np.isin(splits, [split.encode() for split in SPLITS]).all()):
+        raise PrivateDataError("the split column may only hold 'public' or 'private'", path=source)
+    ids = table.column(spec.id_column)
+    expected = ExpectedIds(ids)
+    if not expected.unique:
+        raise PrivateDataError("the solution has duplicate ids", path=source)
+    if spec.prediction_kind == "value":
+        targets = _plain_numbers(table, spec.target)
+        if targets is None:
+            return None
+    else:
+        labels, codes = np.unique(table.column(spec.target), return_inverse=True)
+        # One string per distinct label, shared by its rows.
+        targets = np.asarray([label.decode("utf-8") for label in labels.tolist()], dtype=object)[codes.ravel()]
+    return Solution(ids=ids, targets=targets, splits=splits, expected=expected)
+
+
+def _plain_numbers(table: Any, name: str) -> Any:
+    """Finite floats read by pandas' C parser where it reads them as pandas.to_numeric does; else None.
+
+    Anything else (a cell the parser refuses, an older pandas) goes back to
+    pandas.to_numeric, the reference, with its own errors.
+    """
+    import numpy as np
+
+    numbers = pandas_floats(table, [name])
+    if numbers is None or not bool(np.isfinite(numbers[0]).all()):
+        return None
+    return numbers[0]
+
+
+def _pandas_solution(plaintext: bytes, challenge: Challenge, source: str) -> Solution:
     import pandas as pd
 
     spec = challenge.spec
@@ -65,17 +160,27 @@ def _labels_from(predictions: Predictions, classes: tuple[str, ...]) -> Any:
     return predictions.values
 
 
-def score_splits(challenge: Challenge, predictions: Predictions, solution: Solution) -> Scores:
-    """Every metric of the challenge on the public rows and on the private rows."""
+def _alignment(predictions: Predictions, solution: Solution) -> Any:
+    """For each solution row, the position of its prediction."""
     import numpy as np
 
-    position = {identifier: index for index, identifier in enumerate(predictions.ids)}
-    order = np.asarray([position[identifier] for identifier in solution.ids])
-    split_of_row = np.asarray(solution.splits)
+    mine, theirs = predictions.id_bytes, solution.expected.array
+    if np.array_equal(mine, theirs):
+        return np.arange(len(theirs))
+    sorter = np.argsort(mine, kind="stable")
+    order = sorter[np.searchsorted(mine, theirs, sorter=sorter).clip(0, max(len(mine) - 1, 0))]
+    if len(mine) != len(theirs) or not np.array_equal(mine[order], theirs):
+        raise ValueError("the predictions do not cover the ids of the solution")
+    return order
+
+
+def score_splits(challenge: Challenge, predictions: Predictions, solution: Solution) -> Scores:
+    """Every metric of the challenge on the public rows and on the private rows."""
+    order = _alignment(predictions, solution)
     classes = challenge.classes
     scores: Scores = {}
     for split in SPLITS:
-        rows = np.flatnonzero(split_of_row == split)
+        rows = solution.rows(split)
         if rows.size == 0:
             continue
         y_true = solution.targets[rows]
@@ -112,5 +217,5 @@ def test_ids(challenge: Challenge) -> list[str]:
 
 def score_file(challenge: Challenge, predictions_path: Path | bytes, solution: Solution) -> Scores:
     """Parse a predictions file strictly, then score it against the solution."""
-    predictions = read_predictions(predictions_path, challenge, solution.ids)
+    predictions = read_predictions(predictions_path, challenge, solution.expected)
     return score_splits(challenge, predictions, solution)

@@ -1,0 +1,234 @@
+"""Fast builds are exact builds: cold, warm, incremental and parallel sites are byte-identical.
+
+The timings live in ``benchmarks/``; these tests only check that what makes
+the build fast (the highlight cache, kept pages, worker processes, the joined
+lexer patterns) never changes a byte of the site.
+"""
+
+from __future__ import annotations
+
+import sysconfig
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from site_builder import render
+from site_builder.render import build_site
+from tests.site_fixture import SiteFixture, _files, _record, make_site_fixture
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def _build(fixture: SiteFixture, out: Path, *, now: datetime | None = None, **options) -> render.BuildReport:
+    return build_site(
+        fixture.root, fixture.results, out, now=now or fixture.now, repository_url=fixture.repository_url, **options
+    )
+
+
+def _reference(fixture: SiteFixture, tmp_path: Path, name: str, *, now: datetime | None = None) -> dict[str, bytes]:
+    """The site built from scratch without any cache, in one process."""
+    return _tree(_build_cold(fixture, tmp_path / name, now=now))
+
+
+def _build_cold(fixture: SiteFixture, out: Path, *, now: datetime | None = None) -> Path:
+    _build(fixture, out, now=now, use_cache=False, workers=1)
+    return out
+
+
+def _new_alpha_record(fixture: SiteFixture) -> None:
+    """Erin's second, best-ever submission: it moves every rank of the alpha boards."""
+    _record(fixture.results, "alpha", "erin", "e2", "2026-11-01T08:00:00",
+            public={"roc_auc": 0.995, "accuracy": 0.97}, private={"roc_auc": 0.5, "accuracy": 0.5},
+            files=_files(**{"estimator.py": "def get_estimator():\n    return None  # a second try\n"}))  # fmt: skip
+
+
+@pytest.fixture
+def fixture(tmp_path: Path) -> SiteFixture:
+    return make_site_fixture(tmp_path / "base")
+
+
+def test_a_warm_build_renders_only_the_index_and_changes_nothing(fixture: SiteFixture, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    first = _build(fixture, out)
+    times = {path: path.stat().st_mtime_ns for path in out.rglob("*") if path.is_file()}
+    again = _build(fixture, out)
+    assert first.rendered == first.pages and again.rendered == 1
+    assert again.changed == 0 and again.removed == 0 and again.pages == first.pages
+    assert {path: path.stat().st_mtime_ns for path in out.rglob("*") if path.is_file()} == times
+    assert _tree(out) == _reference(fixture, tmp_path, "reference")
+
+
+def test_an_incremental_build_equals_a_cold_build(fixture: SiteFixture, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    _build(fixture, out)
+    _new_alpha_record(fixture)
+    report = _build(fixture, out)
+    assert 1 < report.rendered < report.pages
+    assert _tree(out) == _reference(fixture, tmp_path, "reference")
+
+
+def test_a_later_clock_rebuilds_what_it_changes(fixture: SiteFixture, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    _build(fixture, out)
+    later = datetime(2027, 2, 1, tzinfo=timezone.utc)  # beta has ended: its private scores appear
+    _build(fixture, out, now=later)
+    assert _tree(out) == _reference(fixture, tmp_path, "reference", now=later)
+
+
+def test_a_damaged_cache_changes_no_byte(fixture: SiteFixture, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    _build(fixture, tmp_path / "warm-up")
+    for entry in (fixture.root / ".cache").rglob("*"):
+        if entry.is_file():
+            entry.write_bytes(b"garbage" + entry.read_bytes()[7:])
+    _build(fixture, out)
+    assert _tree(out) == _reference(fixture, tmp_path, "reference")
+
+
+def test_a_page_edited_by_hand_is_rendered_again(fixture: SiteFixture, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    _build(fixture, out)
+    page = out / "challenges" / "alpha" / "submissions" / "alice" / "a2.html"
+    page.write_bytes(b"<p>defaced</p>")
+    report = _build(fixture, out)
+    assert report.changed == 1
+    assert _tree(out) == _reference(fixture, tmp_path, "reference")
+
+
+def test_a_stray_file_in_an_unchanged_folder_is_removed(fixture: SiteFixture, tmp_path: Path) -> None:
+    """Unchanged folders move into the new site whole, but only if they hold nothing else."""
+    out = tmp_path / "site"
+    _build(fixture, out)
+    (out / "challenges" / "beta" / "submissions" / "alice" / "stray.txt").write_text("left behind", encoding="utf-8")
+    report = _build(fixture, out)
+    assert report.removed == 1 and report.rendered == 1
+    assert _tree(out) == _reference(fixture, tmp_path, "reference")
+
+
+def test_a_page_reaching_its_previous_submission_is_rebuilt_when_that_changes(fixture: SiteFixture, tmp_path: Path) -> None:
+    templates = fixture.root / "site" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "submission.html").write_text(
+        '{% extends "builtin/submission.html" %}{% block readme %}{% if submission.previous %}'
+        '<p id="rank">{{ submission.previous.public_rank }}</p>{% endif %}{% endblock %}',
+        encoding="utf-8",
+    )
+    # Alice's a3 follows her best, a2, which Erin's new best then moves from rank 1 to 2:
+    # a3's own inputs do not change, only what its page reached through ``previous``.
+    _record(fixture.results, "alpha", "alice", "a3", "2026-10-28T09:00:00",
+            public={"roc_auc": 0.5, "accuracy": 0.5}, private={"roc_auc": 0.5, "accuracy": 0.5},
+            files=_files(**{"estimator.py": "def get_estimator():\n    return None\n"}))  # fmt: skip
+    out = tmp_path / "site"
+    page = out / "challenges" / "alpha" / "submissions" / "alice" / "a3.html"
+    _build(fixture, out)
+    assert b'<p id="rank">1</p>' in page.read_bytes()
+    _new_alpha_record(fixture)
+    _build(fixture, out)
+    assert b'<p id="rank">2</p>' in page.read_bytes()
+    assert _tree(out) == _reference(fixture, tmp_path, "reference")
+
+
+def test_a_template_reaching_past_its_view_is_rebuilt_with_what_it_reached(fixture: SiteFixture, tmp_path: Path) -> None:
+    """An organizer's footer that counts every submission must change on every page after a new one."""
+    templates = fixture.root / "site" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "base.html").write_text(
+        '{% extends "builtin/base.html" %}{% block footer %}<p id="count">{{ site.submissions|length }}</p>{% endblock %}',
+        encoding="utf-8",
+    )
+    out = tmp_path / "site"
+    _build(fixture, out)
+    _new_alpha_record(fixture)
+    report = _build(fixture, out)
+    assert report.rendered == report.pages
+    assert _tree(out) == _reference(fixture, tmp_path, "reference")
+    assert b'<p id="count">10</p>' in (out / "challenges" / "beta" / "submissions" / "bob" / "bb1.html").read_bytes()
+
+
+def test_pages_rendered_by_worker_processes_are_the_same(fixture: SiteFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(render, "PARALLEL_MIN_PAGES", 2)
+    out = tmp_path / "site"
+    report = _build(fixture, out, workers=2, use_cache=False)
+    assert report.rendered == report.pages
+    assert _tree(out) == _reference(fixture, tmp_path, "reference")
+
+
+def test_the_cache_lives_outside_the_site(fixture: SiteFixture, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    _build(fixture, out, cache_dir=tmp_path / "cache")
+    assert any((tmp_path / "cache").rglob("*")) and not (fixture.root / ".cache").exists()
+    with pytest.raises(render.RenderError, match="would contain"):
+        _build(fixture, out, cache_dir=out / "cache")
+
+
+# --------------------------------------------------------------------------
+# The joined lexer patterns find exactly Pygments' tokens.
+
+TRICKY_PYTHON = '''\
+#!/usr/bin/env python
+"""Docstring with "quotes" and \'\'\'more\'\'\'."""
+from __future__ import annotations
+import os, sys as system
+@decorator(arg=1)
+async def f(x: int = 0x1F, *args, **kw) -> dict[str, "T"]:
+    y = rb'raw\\bytes' + Rb"\\x00" + f"{x!r:>{10}} {{braces}} {kw['a']}" + fr'{x}\\d'
+    z = 1_000.5e-3j + 0o17 + 0b101 - ~x ** 2 // 3 @ m
+    match y:
+        case [a, *rest] if a > 0: pass
+        case {"k": v}: ...
+    lambda q: (yield q)
+    return {k: v for k, v in zip("ab", b"cd")} | set()
+class Ünïcode(Base, metaclass=Meta):
+    λ = "unterminated
+    def __init__(self): super().__init__(); self.__private = None
+\tmixed\tindentation = True\r
+print(  # comment ending in backslash \\
+    "end")
+'''
+
+
+def _corpus() -> list[str]:
+    """Varied real Python: a sample of the standard library, this package and tricky snippets."""
+    stdlib = sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py"))
+    sample = stdlib[:: max(1, len(stdlib) // 60)]
+    package = sorted(Path(render.__file__).parent.glob("*.py"))
+    texts = [path.read_text(encoding="utf-8", errors="replace") for path in sample + package]
+    return texts + [TRICKY_PYTHON, "", "\n", "x", "'''", "f'{", "\x00\x01", "def"]
+
+
+def _plain_and_fast(lexer_class: type) -> tuple[object, object]:
+    return lexer_class(stripnl=False, ensurenl=True), render.accelerate_lexer(lexer_class(stripnl=False, ensurenl=True))
+
+
+def test_the_joined_python_lexer_yields_pygments_tokens() -> None:
+    from pygments.lexers import PythonLexer
+
+    plain, fast = _plain_and_fast(PythonLexer)
+    assert render._state_matchers(PythonLexer)["root"] is not None
+    for text in _corpus():
+        assert list(fast.get_tokens(text)) == list(plain.get_tokens(text))
+
+
+@pytest.mark.parametrize("name", ["diff", "markdown", "toml", "ini", "bash", "c", "rst", "html"])
+def test_other_lexers_are_unchanged_too(name: str) -> None:
+    from pygments.lexers import get_lexer_by_name
+
+    lexer_class = type(get_lexer_by_name(name))
+    plain, fast = _plain_and_fast(lexer_class)
+    texts = _corpus()[-12:] + [Path(render.__file__).read_text(encoding="utf-8")[:20000]]
+    texts += ["--- a\n+++ b\n@@ -1 +1 @@\n-x\n+y\n", "# Title\n\n*em* `code` [l](u)\n\n```py\nx=1\n```\n", "[s]\nk = 'v' # c\n"]
+    for text in texts:
+        assert list(fast.get_tokens(text)) == list(plain.get_tokens(text))
+
+
+def test_highlighted_code_is_the_same_with_and_without_the_joined_patterns() -> None:
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+
+    formatter = HtmlFormatter(linenos="table", anchorlinenos=True, lineanchors="file-1", wrapcode=True)
+    expected = highlight(TRICKY_PYTHON, PythonLexer(stripnl=False, ensurenl=True), formatter)
+    assert render.highlight_file("estimator.py", TRICKY_PYTHON, "file-1") == expected
