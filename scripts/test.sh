@@ -14,8 +14,12 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
-python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
+# SITE_BUILDER_VENV moves the environment elsewhere. The sandbox shows a run
+# the Python install but hides /tmp and home folders, so a checkout under /tmp
+# needs its environment outside them for the full isolation tests.
+VENV="${SITE_BUILDER_VENV:-.venv}"
+python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
 # The lock pins every version, so golden files and CI do not drift with new releases.
-.venv/bin/python -m pip install -q -c requirements-lock.txt -e '.[test]'
-exec .venv/bin/python -m pytest "$@"
+"$VENV/bin/python" -m pip install -q -c requirements-lock.txt -e '.[test]'
+exec "$VENV/bin/python" -m pytest "$@"
