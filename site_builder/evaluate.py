@@ -20,7 +20,10 @@ from site_builder.record import (
     build_record,
     find_record,
     hash_files,
+    record_path,
+    sha256_bytes,
     sha256_file,
+    snapshot_files,
     write_record,
 )
 from site_builder.score import Solution, parse_solution, score_file, test_ids
@@ -79,29 +82,26 @@ def score_and_record(
     """
     existing = find_record(results, challenge.slug, participant, submission_id)
     if existing is not None:
-        from site_builder.record import record_path
-
         return existing, record_path(results, challenge.slug, participant, submission_id), False
     answer_key = solution() if callable(solution) else solution
     scores = score_file(challenge, predictions, answer_key)
-    record = build_record(
-        challenge=challenge.slug,
-        participant=participant,
-        submission_id=submission_id,
+    return _store(
+        challenge,
         status="scored",
         scores=scores,
-        run=_run_figures(run),
         error=None,
+        participant=participant,
+        submission_id=submission_id,
+        results=results,
         submitted_at=submitted_at,
         scored_at=scored_at,
-        hashes=_hashes(challenge, files, code_hash),
-        files=_file_entries(files),
+        run=run,
+        files=files,
+        code_hash=code_hash,
         commit=commit,
         pull_request=pull_request,
         display=display,
     )
-    path, written = write_record(results, record, files)
-    return record, path, written
 
 
 def record_failure(
@@ -120,17 +120,55 @@ def record_failure(
     display: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], Path, bool]:
     """Record a submission that could not be scored, with its error class."""
+    return _store(
+        challenge,
+        status="failed",
+        scores=None,
+        error=error,
+        participant=participant,
+        submission_id=submission_id,
+        results=results,
+        submitted_at=submitted_at,
+        scored_at=scored_at,
+        run=run,
+        files=files,
+        code_hash=None,
+        commit=commit,
+        pull_request=pull_request,
+        display=display,
+    )
+
+
+def _store(
+    challenge: Challenge,
+    *,
+    status: str,
+    scores: Mapping[str, Mapping[str, float | None]] | None,
+    error: Mapping[str, str] | None,
+    participant: str,
+    submission_id: str,
+    results: Path,
+    submitted_at: datetime,
+    scored_at: datetime,
+    run: Mapping[str, Any] | None,
+    files: Mapping[str, bytes] | None,
+    code_hash: str | None,
+    commit: str | None,
+    pull_request: int | None,
+    display: Mapping[str, str] | None,
+) -> tuple[dict[str, Any], Path, bool]:
+    """Build the record of either outcome and write it with its file snapshot."""
     record = build_record(
         challenge=challenge.slug,
         participant=participant,
         submission_id=submission_id,
-        status="failed",
-        scores=None,
+        status=status,
+        scores=scores,
         run=_run_figures(run),
         error=error,
         submitted_at=submitted_at,
         scored_at=scored_at,
-        hashes=_hashes(challenge, files, None),
+        hashes=_hashes(challenge, files, code_hash),
         files=_file_entries(files),
         commit=commit,
         pull_request=pull_request,
@@ -166,8 +204,6 @@ def _hashes(challenge: Challenge, files: Mapping[str, bytes] | None, code_hash: 
 
 def _file_entries(files: Mapping[str, bytes] | None) -> list[dict[str, Any]]:
     """Every file of the submission; ``stored`` says whether its snapshot keeps the content."""
-    from site_builder.record import sha256_bytes, snapshot_files
-
     stored = snapshot_files(files)
     return [
         {"name": name, "size": len(content), "sha256": sha256_bytes(content), "stored": name in stored}
