@@ -92,6 +92,16 @@ def _mcc(y_true: Any, y_pred: Any, classes: Sequence[str]) -> float:
     return matthews_corrcoef(y_true, y_pred)
 
 
+def _in_sorted_label_order(y_pred: Any, classes: Sequence[str]) -> tuple[Any, list[str]]:
+    """Probability columns reordered to sorted labels, the order sklearn assumes.
+
+    The tool keeps columns in the challenge's class order (the positive class
+    last for a binary task), which need not be alphabetical.
+    """
+    order = sorted(range(len(classes)), key=lambda index: classes[index])
+    return y_pred[:, order], [classes[index] for index in order]
+
+
 def _roc_auc(y_true: Any, y_pred: Any, classes: Sequence[str]) -> float:
     """Binary AUC on the positive-class column, one-vs-rest macro AUC otherwise."""
     from sklearn.metrics import roc_auc_score
@@ -99,13 +109,15 @@ def _roc_auc(y_true: Any, y_pred: Any, classes: Sequence[str]) -> float:
     if len(classes) == 2:
         is_positive = [label == classes[-1] for label in y_true]
         return roc_auc_score(is_positive, y_pred[:, 1])
-    return roc_auc_score(y_true, y_pred, multi_class="ovr", average="macro", labels=list(classes))
+    columns, labels = _in_sorted_label_order(y_pred, classes)
+    return roc_auc_score(y_true, columns, multi_class="ovr", average="macro", labels=labels)
 
 
 def _log_loss(y_true: Any, y_pred: Any, classes: Sequence[str]) -> float:
     from sklearn.metrics import log_loss
 
-    return log_loss(y_true, y_pred, labels=list(classes))
+    columns, labels = _in_sorted_label_order(y_pred, classes)
+    return log_loss(y_true, columns, labels=labels)
 
 
 def _rmse(y_true: Any, y_pred: Any, classes: Sequence[str]) -> float:

@@ -68,3 +68,21 @@ def test_format_uses_declared_precision() -> None:
 def test_unknown_metric_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="known metrics: .*rmse"):
         get_metric("rmsle2")
+
+
+def test_probability_metrics_follow_the_challenge_class_order() -> None:
+    """Columns come in the challenge's order (positive class last), not sklearn's alphabetical one."""
+    truth = np.array(["stay", "leave", "stay", "stay", "leave"], dtype=object)
+    p_leave = np.array([0.1, 0.8, 0.3, 0.2, 0.7])
+    binary = np.column_stack([1 - p_leave, p_leave])  # classes ("stay", "leave")
+    expected = skm.log_loss(truth, np.column_stack([p_leave, 1 - p_leave]), labels=["leave", "stay"])
+    assert get_metric("log_loss")(truth, binary, ("stay", "leave")) == pytest.approx(expected, abs=1e-12)
+    assert get_metric("roc_auc")(truth, binary, ("stay", "leave")) == pytest.approx(
+        skm.roc_auc_score(truth == "leave", p_leave), abs=1e-12
+    )
+    unsorted = ("z", "x", "y")
+    reordered = THREE_PROBA[:, [2, 0, 1]]  # the same probabilities, columns in (z, x, y) order
+    assert get_metric("log_loss")(THREE, reordered, unsorted) == pytest.approx(skm.log_loss(THREE, THREE_PROBA), abs=1e-12)
+    assert get_metric("roc_auc")(THREE, reordered, unsorted) == pytest.approx(
+        skm.roc_auc_score(THREE, THREE_PROBA, multi_class="ovr"), abs=1e-12
+    )
