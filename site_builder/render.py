@@ -886,7 +886,7 @@ class _StateMatcher:
         self.branches = branches  # each rule's pattern in a capturing group, with its own flags
         self.groups = groups  # how many groups each rule's pattern has
         self.starts = starts  # per rule: a pattern for the characters that can begin a match, or None for any
-        self.by_character: dict[str, tuple[Callable[[str, int], Any], dict[int, int]] | None] = {}
+        self.by_character: dict[str, tuple[Callable[[str, int], Any], dict[int, Any]]] = {}
 
     @classmethod
     def for_rules(cls, rules: Sequence[tuple[Any, Any, Any]]) -> _StateMatcher | None:
@@ -908,20 +908,14 @@ class _StateMatcher:
             return None
         return matcher
 
-    def find(self, text: str, position: int) -> tuple[Any, Any, int]:
-        """The first rule that matches at ``position``, the joined match and the rule's group in it.
-
-        (None, None, 0) when no rule matches.
-        """
-        character = text[position] if position < len(text) else ""
-        if character not in self.by_character:
-            candidates = tuple(index for index, start in enumerate(self.starts) if start is None or (character and start(character)))
-            self.by_character[character] = self.joined(candidates) if candidates else None
-        joined = self.by_character[character]
-        found = joined[0](text, position) if joined is not None else None
+    def entry(self, character: str) -> tuple[Callable[[str, int], Any], dict[int, Any]]:
+        """For a next character: the joined pattern of the rules that can match, and the rule of each group."""
+        found = self.by_character.get(character)
         if found is None:
-            return None, None, 0
-        return self.rules[joined[1][found.lastindex]], found, found.lastindex
+            candidates = tuple(index for index, start in enumerate(self.starts) if start is None or (character and start(character)))
+            match, owner = self.joined(candidates) if candidates else (_NO_MATCH, {})
+            found = self.by_character[character] = (match, {group: self.rules[index] for group, index in owner.items()})
+        return found
 
     @functools.lru_cache(maxsize=None)  # noqa: B019 - matchers live as long as their lexer class
     def joined(self, candidates: tuple[int, ...]) -> tuple[Callable[[str, int], Any], dict[int, int]]:
@@ -1018,40 +1012,61 @@ def _character_class(items: Iterable[tuple[Any, Any]], c: Any) -> str | None:
     return f"[{'^' if negate else ''}{''.join(parts)}]" if parts else None
 
 
+def _no_match(text: str, position: int) -> None:
+    return None
+
+
+_NO_MATCH = _no_match  # the "joined pattern" of a character no rule can start with
+
+
 def _joined_tokens(lexer: Any, matchers: _StateMatchers, text: str, stack: Sequence[str] = ("root",)) -> Iterator[tuple[int, Any, str]]:
-    """Pygments' ``RegexLexer.get_tokens_unprocessed``, each rule found by a :class:`_StateMatcher`."""
+    """Pygments' ``RegexLexer.get_tokens_unprocessed``, each rule found by a :class:`_StateMatcher`.
+
+    The hot loop of a cold build, once per token: the matcher's table is
+    read inline rather than through a method call.
+    """
     from pygments.token import Error, Whitespace, _TokenType
 
     tokendefs = lexer._tokens
-    position = 0
+    position, length = 0, len(text)
     statestack = list(stack)
     rules, matcher = tokendefs[statestack[-1]], matchers[statestack[-1]]
+    table = matcher.by_character if matcher is not None else None
     while True:
-        rule, found, group = matcher.find(text, position) if matcher is not None else _first_rule(rules, text, position)
+        if table is not None:
+            character = text[position] if position < length else ""
+            match, owner = table.get(character) or matcher.entry(character)
+            found = match(text, position)
+            group = found.lastindex if found is not None else 0
+            rule = owner[group] if found is not None else None
+        else:
+            rule, found, group = _first_rule(rules, text, position)
         if rule is None:
             # No rule matched: a newline resets to the root state, anything else is an error token.
-            if position >= len(text):
+            if position >= length:
                 return
             if text[position] == "\n":
                 statestack = ["root"]
                 rules, matcher = tokendefs["root"], matchers["root"]
+                table = matcher.by_character if matcher is not None else None
                 yield position, Whitespace, "\n"
             else:
                 yield position, Error, text[position]
             position += 1
             continue
         action, new_state = rule[1], rule[2]
+        end = found.end(group)  # the rule's group in the joined match spans exactly the rule's own match
         if action is not None:
             if type(action) is _TokenType:
-                # The rule's group in the joined match spans exactly the rule's own match.
-                yield position, action, found.group(group)
+                yield position, action, text[position:end]
             else:
                 # A callback reads the rule's own groups: match the rule alone.
                 yield from action(lexer, found if group == 0 else rule[0](text, position))
-        position = found.end(group)
+        position = end
         if new_state is not None:
             _change_state(statestack, new_state)
             rules, matcher = tokendefs[statestack[-1]], matchers[statestack[-1]]
+            table = matcher.by_character if matcher is not None else None
 
 
 def _first_rule(rules: Sequence[Any], text: str, position: int) -> tuple[Any, Any, int]:
