@@ -12,9 +12,12 @@ The end of the module reads built pages back: a small element tree over
 
 from __future__ import annotations
 
+import contextlib
 import html.parser
 import posixpath
 import textwrap
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -413,3 +416,18 @@ def broken_links(site: Path) -> list[str]:
             elif parts.fragment and resolved.suffix == ".html" and unquote(parts.fragment) not in ids_of(resolved):
                 problems.append(f"{where} names no id on that page")
     return problems
+
+
+@contextlib.contextmanager
+def serving(directory: Path) -> Iterator[str]:
+    """The site in ``directory`` served on 127.0.0.1 from a thread; yields its base URL."""
+    from site_builder.serve import make_server
+
+    server = make_server(directory, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()

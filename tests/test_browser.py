@@ -8,15 +8,14 @@ test. These tests run whenever /usr/bin/chromium exists (CI installs it).
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from site_builder.serve import make_server
 from tests.regenerate_golden import build_fixture_site
+from tests.site_fixture import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
@@ -34,14 +33,8 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     out = build_fixture_site(tmp_path_factory.mktemp("browser"))
-    server = make_server(out, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(out) as url:
+        yield url
 
 
 class Session:

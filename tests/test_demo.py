@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,10 +11,9 @@ import pytest
 from site_builder.cli import main
 from site_builder.metrics import get_metric
 from site_builder.record import load_records
-from site_builder.serve import make_server
 from site_builder.spec import find_challenges
-from tests.site_fixture import broken_links, load_page
-from tests.test_browser import CHROMIUM, Session, _column, _only_loopback, browser, session  # noqa: F401
+from tests.site_fixture import broken_links, load_page, serving
+from tests.test_browser import Session, _column, _only_loopback, browser, session  # noqa: F401
 
 pytestmark = pytest.mark.slow
 DEMO_NOW = "2026-12-01T12:00:00Z"
@@ -72,14 +70,8 @@ def test_one_challenge_has_ended_with_a_private_board_and_a_failure_is_listed(de
 
 @pytest.fixture(scope="module")
 def demo_url(demo: Path) -> Iterator[str]:
-    server = make_server(demo / "_site", port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(demo / "_site") as url:
+        yield url
 
 
 @pytest.mark.browser

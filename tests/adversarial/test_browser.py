@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from site_builder.serve import make_server
 from tests.adversarial.conftest import Workspace
+from tests.site_fixture import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
@@ -62,14 +61,8 @@ _CSP_META = re.compile(rb'<meta http-equiv="Content-Security-Policy"[^>]*>')
 
 @pytest.fixture(scope="module")
 def site_url(workspace: Workspace) -> Iterator[str]:
-    server = make_server(workspace.site, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(workspace.site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -162,13 +155,7 @@ def test_the_check_itself_catches_an_injection(tmp_path: Path, browser: object) 
         "<!doctype html><title>t</title><p>x<img src=x onerror=\"window.__pwned=1;alert('caught')\"></p>",
         encoding="utf-8",
     )
-    server = make_server(tmp_path, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        problems = visit_every_page(browser, f"http://127.0.0.1:{server.server_address[1]}/", ["broken.html"], strip_policy=True)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(tmp_path) as url:
+        problems = visit_every_page(browser, url, ["broken.html"], strip_policy=True)
     assert problems["dialogs"] == ["caught"]
     assert problems["broken.html"]["pwned"] == 1  # type: ignore[index]
