@@ -4,7 +4,7 @@ The branch (default ``leaderboard-data``) has the layout of a local
 ``results/`` folder, so ``rank`` and ``build`` read a checkout of it as is.
 Writers only ever add new files, so two scoring runs that race never conflict
 on content: a rejected push is retried by fetching the new tip and committing
-the same files on top of it again.
+the same files on top of it again, after a random pause (see ``_pause``).
 
 Git runs as a subprocess with argument lists (never a shell). The token goes
 in through ``GIT_CONFIG_*`` environment variables for the one command that
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import shutil
 import subprocess
 import tempfile
@@ -26,7 +27,20 @@ from pathlib import Path, PurePosixPath
 from site_builder.errors import SiteBuilderError
 
 DATA_BRANCH = "leaderboard-data"
-PUSH_ATTEMPTS = 8
+# A rejected push is retried on the fresh tip. Writers that lose a race together
+# must not retry together: with a fixed pause (0.2 * 2**n s, 8 attempts) fifty
+# simultaneous writers retried in lockstep, collided again and again, and about
+# twenty of them gave up (the job failed, the record never landed). So each
+# pause is "full jitter", uniform(0, min(cap, base * 2**n)), which spreads the
+# retries out, and the budget is generous: 30 attempts within a few minutes
+# (the record job's own timeout is 15 minutes). Beyond that the push fails
+# loudly, never silently.
+PUSH_ATTEMPTS = 30
+PUSH_BUDGET_SECONDS = 240.0
+PAUSE_BASE_SECONDS = 0.2
+PAUSE_CAP_SECONDS = 5.0
+# Seeded from the OS, so forked writers do not share one sequence of pauses.
+_JITTER = random.SystemRandom()
 COMMITTER = ("site-builder", "site-builder@users.noreply.github.com")
 
 
@@ -119,26 +133,46 @@ def add_files(
     branch: str = DATA_BRANCH,
     remote: str | None = None,
     attempts: int = PUSH_ATTEMPTS,
+    budget_seconds: float = PUSH_BUDGET_SECONDS,
 ) -> list[str]:
     """Add new files to the data branch and push; return the names actually added.
 
     A name that already exists on the branch is left as it is (records are
     immutable: the first writer wins). On a rejected push the commit is rebuilt
-    on the fresh tip and pushed again, with a growing pause.
+    on the fresh tip (a fast-forward: no merge, a straight history) and pushed
+    again after a random, growing pause, up to ``attempts`` pushes within
+    ``budget_seconds``; then :class:`DataStoreError`.
     """
     names = {_checked_name(name): content for name, content in files.items()}
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="site-builder-data-") as scratch:
         work = Path(scratch)
         _init(work, remote or remote_url())
-        for attempt in range(attempts):
+        for attempt in range(1, max(attempts, 1) + 1):
             added = _commit_on_tip(work, branch, names, message)
             if not added:
                 return []
             push = _git(work, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", check=False)
             if push.returncode == 0:
                 return added
-            time.sleep(min(0.2 * 2**attempt, 5.0))
-        raise DataStoreError(f"could not push to {branch} after {attempts} attempts: {push.stderr.strip()[-300:]}")
+            pause = _pause(attempt)
+            if attempt >= attempts or time.monotonic() - started + pause > budget_seconds:
+                break
+            time.sleep(pause)
+        seconds = time.monotonic() - started
+        raise DataStoreError(
+            f"could not push to {branch} after {attempt} attempts in {seconds:.0f} s: {push.stderr.strip()[-300:]}"
+        )
+
+
+def _pause(failures: int) -> float:
+    """Seconds to wait after ``failures`` rejected pushes (1, 2, ...): full jitter.
+
+    Uniform in [0, min(cap, base * 2**(failures - 1))]: the ceiling grows as in
+    plain exponential backoff, but writers that collided pick different pauses
+    and so stop colliding with each other.
+    """
+    return _JITTER.uniform(0.0, min(PAUSE_CAP_SECONDS, PAUSE_BASE_SECONDS * 2 ** (failures - 1)))
 
 
 def _commit_on_tip(work: Path, branch: str, files: Mapping[str, bytes], message: str) -> list[str]:

@@ -21,8 +21,10 @@ import json
 import os
 import re
 import stat
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -211,18 +213,50 @@ def check_tree(entries: Sequence[TreeEntry], required: str, predictions_cap: int
         raise Rejection("; ".join(problems))
 
 
+# What zipfile and zlib raise on a corrupt or lying archive: a bad header or CRC
+# (BadZipFile), broken deflate data (zlib.error), a truncated stream (EOFError),
+# an unsupported feature (NotImplementedError), a bad name or field (ValueError,
+# UnicodeDecodeError), an impossible offset (OSError, OverflowError, struct.error)
+# or an encryption surprise (RuntimeError). All of them are the participant's
+# broken artifact, so they become a Rejection, never a crash of the trusted job.
+_CORRUPT_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,
+    EOFError,
+    ValueError,
+    OSError,
+    RuntimeError,
+    struct.error,
+    OverflowError,
+)
+# Only these methods inflate under a cap: zipfile hands deflate a max_length, but it
+# decompresses a whole bzip2 or LZMA chunk at once (a 2 KB bzip2 member is gigabytes).
+# actions/upload-artifact writes deflate, or stored at compression-level 0.
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+_UPLOAD_AGAIN = "upload it again with actions/upload-artifact"
+
+
+def _zip_fault(error: BaseException) -> str:
+    """The kind of damage, never the hostile text inside the exception's message."""
+    kind = type(error)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
 def read_artifact_zip(data: bytes, predictions_cap: int) -> dict[str, bytes]:
     """The members of the untrusted artifact, checked as hostile data; never extracted.
 
     Only ``predictions.csv`` and ``run.json`` at the top level, each once, no
-    links, no encryption, sizes capped by what is actually read (a zip bomb's
-    declared sizes lie).
+    links, no encryption, stored or deflated, sizes capped by what is actually
+    read (a zip bomb's declared sizes lie): at most cap + 1 bytes are ever
+    inflated. A corrupt archive or member is a :class:`Rejection`, whatever
+    zipfile or zlib raise.
     """
     caps = {"predictions.csv": predictions_cap, "run.json": MAX_RUN_JSON_BYTES}
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise Rejection("the artifact is not a zip archive") from None
+    except _CORRUPT_ZIP_ERRORS as error:
+        raise Rejection(f"the artifact is not a zip archive ({_zip_fault(error)}): {_UPLOAD_AGAIN}") from None
     members: dict[str, bytes] = {}
     with archive:
         for info in archive.infolist():
@@ -235,10 +269,20 @@ def read_artifact_zip(data: bytes, predictions_cap: int) -> dict[str, bytes]:
                 raise Rejection(f"the artifact member {shown(name)} is encrypted")
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise Rejection(f"the artifact member {shown(name)} is a symbolic link")
+            if info.compress_type not in _ZIP_METHODS:
+                raise Rejection(
+                    f"the artifact member {shown(name)} uses compression method {info.compress_type}; "
+                    f"only stored or deflate are accepted: {_UPLOAD_AGAIN}"
+                )
             if info.file_size > caps[name]:
                 raise Rejection(f"the artifact member {shown(name)} is larger than {caps[name] // 1024} KiB")
-            with archive.open(info) as handle:
-                content = handle.read(caps[name] + 1)
+            try:
+                with archive.open(info) as handle:
+                    content = handle.read(caps[name] + 1)
+            except _CORRUPT_ZIP_ERRORS as error:
+                raise Rejection(
+                    f"the artifact member {shown(name)} is corrupt ({_zip_fault(error)}): {_UPLOAD_AGAIN}"
+                ) from None
             if len(content) > caps[name]:
                 raise Rejection(f"the artifact member {shown(name)} is larger than {caps[name] // 1024} KiB")
             members[name] = content

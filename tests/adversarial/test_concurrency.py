@@ -154,13 +154,6 @@ def test_git_writers_at_once_never_duplicate_corrupt_or_silently_lose_a_record(d
     assert git(origin, "rev-list", "--merges", "leaderboard-data") == ""
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="handed over (datastore.py): with 50 writers at once, fixed retries (8 attempts, backoff 0.2*2^n s with "
-    "no jitter) let ~20 of 50 fail; the writers retry in lockstep. Measured fix: random jitter on the pause and a "
-    "time budget (30 attempts) -> 50 of 50 in ~50 s on 2 cores. On GitHub the record job's concurrency group "
-    "serializes writers, so this bites only when runs overlap.",
-)
 def test_fifty_git_writers_at_once_all_land(data_branch_race: dict[str, Any]) -> None:
     files = set(git(data_branch_race["origin"], "ls-tree", "-r", "--name-only", "leaderboard-data").splitlines())
     assert {f"vault/writer-{i}--s{i}.json" for i in range(WRITERS)} <= files

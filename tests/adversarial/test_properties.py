@@ -110,12 +110,6 @@ def mutated_artifacts(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handed over (github.py): corrupt members raise zipfile.BadZipFile, zlib.error, NotImplementedError, "
-    "EOFError, ValueError or UnicodeDecodeError instead of a Rejection (20 000 one-to-four-byte mutations of a "
-    "valid artifact: 60% escape). Catch them around ZipFile() and the member read.",
-)
 @SETTINGS
 @given(artifact=st.one_of(mutated_artifacts(), st.binary(max_size=400)))
 @example(artifact=VALID_ARTIFACT[:-30])

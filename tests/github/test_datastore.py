@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,42 @@ def test_the_token_is_never_written_to_git_config(tmp_path: Path, monkeypatch: p
     extra = _auth_environment({"GITHUB_TOKEN": "ghs_secret"})
     assert extra["GIT_CONFIG_KEY_0"] == "http.extraheader" and "ghs_secret" not in extra["GIT_CONFIG_VALUE_0"]
     assert "GIT_CONFIG_COUNT" not in _auth_environment({"GITHUB_TOKEN": "x", "SITE_BUILDER_DATA_REMOTE": "/tmp/o"})
+
+
+def test_a_push_that_keeps_failing_stops_loudly_within_the_budget(origin: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rejected pushes are retried after jittered, capped pauses; the attempts and the time budget both bound it."""
+    import site_builder.datastore as datastore
+
+    add_files({"README": b"data\n"}, "start", remote=str(origin))
+    real_git = datastore._git
+    pauses: list[float] = []
+
+    def rejecting_git(directory: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        if args[0] == "push":
+            return subprocess.CompletedProcess(["git", *args], 1, "", "! [rejected] (fetch first)")
+        return real_git(directory, *args, check=check)
+
+    monkeypatch.setattr(datastore, "_git", rejecting_git)
+    monkeypatch.setattr(datastore.time, "sleep", pauses.append)
+    with pytest.raises(DataStoreError, match=r"could not push to leaderboard-data after 5 attempts"):
+        add_files({"houses/alice--1.json": b"{}\n"}, "alice", remote=str(origin), attempts=5)
+    assert len(pauses) == 4  # none after the last attempt
+    for failures, pause in enumerate(pauses, start=1):
+        assert 0 <= pause <= min(datastore.PAUSE_CAP_SECONDS, datastore.PAUSE_BASE_SECONDS * 2 ** (failures - 1))
+    pauses.clear()
+    with pytest.raises(DataStoreError, match="could not push"):
+        add_files({"houses/alice--1.json": b"{}\n"}, "alice", remote=str(origin), budget_seconds=0)
+    assert pauses == []  # out of time: no pause, no further attempt
+    assert branch_files(origin) == ["README"]
+
+
+def test_the_pauses_are_full_jitter_not_lockstep() -> None:
+    """Writers that collide must not retry together: the pauses spread over [0, ceiling]."""
+    import site_builder.datastore as datastore
+
+    assert datastore.PUSH_ATTEMPTS >= 30 and datastore.PUSH_BUDGET_SECONDS >= 120
+    pauses = [datastore._pause(3) for _ in range(200)]
+    ceiling = min(datastore.PAUSE_CAP_SECONDS, datastore.PAUSE_BASE_SECONDS * 4)
+    assert all(0 <= pause <= ceiling for pause in pauses)
+    assert len(set(pauses)) > 190 and min(pauses) < ceiling / 4 and max(pauses) > ceiling * 3 / 4
+    assert max(datastore._pause(40) for _ in range(50)) <= datastore.PAUSE_CAP_SECONDS

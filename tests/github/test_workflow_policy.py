@@ -6,11 +6,12 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.github.actions_runner import WORKFLOWS, load_workflow
+from tests.github.actions_runner import SKIPPED_STEP_IDS, WORKFLOWS, load_workflow
 
 NAMES = sorted(path.name for path in WORKFLOWS.glob("*.yml"))
 PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
@@ -157,6 +158,44 @@ def test_the_untrusted_workflow_has_no_secret_no_write_no_cache() -> None:
         if uses.startswith("actions/setup-python"):
             assert "cache" not in (step.get("with") or {}), name
 
+
+# A step that runs a participant's code in the sandbox (the pull request's estimator.py).
+RUNS_PARTICIPANT_CODE = re.compile(r"\bsite-builder\s+(?:gh\s+run|run|evaluate)\b")
+USERNS_SYSCTL = "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+
+
+def test_every_job_that_runs_participant_code_allows_user_namespaces_and_requires_isolation() -> None:
+    """Ubuntu 24.04 runners refuse `unshare --user` until the AppArmor sysctl is off; without it the
+    sandbox would quietly fall back to weaker isolation, so the step that runs the code also demands
+    the isolation it needs (SITE_BUILDER_REQUIRE_ISOLATION) and fails loudly otherwise."""
+    import site_builder.run as run_module
+
+    known_labels = Path(run_module.__file__).read_text(encoding="utf-8")
+    runners = []
+    for name, job_name, job in jobs():
+        steps_ = job.get("steps", [])
+        for index, step in enumerate(steps_):
+            if not RUNS_PARTICIPANT_CODE.search(step.get("run", "")):
+                continue
+            runners.append((name, job_name))
+            where = f"{name}:{job_name}: {step.get('name')}"
+            sysctl = [i for i, earlier in enumerate(steps_[:index]) if USERNS_SYSCTL in earlier.get("run", "")]
+            assert sysctl, f"{where} runs participant code with no AppArmor sysctl step before it"
+            assert "if" not in steps_[sysctl[-1]], f"{where}: the sysctl step must always run"
+            env = step.get("env") or {}
+            wanted = {label.strip() for label in str(env.get(run_module.REQUIRE_ISOLATION_VARIABLE, "")).split(",")}
+            assert {"private-filesystem", "network-namespace"} <= wanted, f"{where} does not set {run_module.REQUIRE_ISOLATION_VARIABLE}"
+            for label in wanted:
+                assert f'"{label}"' in known_labels, f"{where}: {label!r} is not an isolation label of site_builder.run"
+    assert ("submission.yml", "run") in runners
+
+
+def test_every_sysctl_step_is_the_one_the_fake_runner_skips() -> None:
+    """The local runner executes run: steps; a sysctl on the test machine must never be one of them."""
+    for name, job_name, step in steps():
+        if "sysctl" in step.get("run", ""):
+            assert step.get("id") == "allow-userns" and "allow-userns" in SKIPPED_STEP_IDS, f"{name}:{job_name}"
+            assert step["run"] == f"{USERNS_SYSCTL} || true", f"{name}:{job_name}: a runner without the key must go on"
 
 def test_every_checkout_leaves_no_credentials() -> None:
     for name, job_name, step in steps():
