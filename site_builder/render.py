@@ -589,8 +589,6 @@ def challenge_status(challenge: Challenge, now: datetime) -> Status:
 # Markdown, sanitized. Organizer and participant text alike is untrusted.
 
 
-_MARKDOWN_EXTENSIONS = ["fenced_code", "tables", "sane_lists", "toc", "footnotes", "codehilite"]
-_MARKDOWN_CONFIG = {"codehilite": {"guess_lang": False, "css_class": "highlight"}}
 _SANITIZER_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "details", "div", "dl", "dt", "em",
     "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p", "pre", "q",
@@ -624,10 +622,16 @@ def render_markdown(text: str, map_url: UrlMapper, link_rel: str = "noopener nor
     (a site path relative to the page, or ``None`` to drop it). Images from
     other hosts are dropped: the site loads no asset from another host.
     """
-    import markdown
     import nh3
 
-    html = markdown.markdown(text, extensions=_MARKDOWN_EXTENSIONS, extension_configs=_MARKDOWN_CONFIG)
+    parser = _markdown_parser(raw_html=True)
+    env: dict[str, Any] = {}
+    tokens = parser.parse(text, env)
+    html = parser.renderer.render(tokens, parser.options, env)
+    if _raw_tags(tokens) * html.count("<") > _SANITIZER_WORK:
+        # The sanitizer's HTML parser takes time in tags times nesting depth, and raw HTML can nest
+        # without bound (40 000 <div> took 20 s): so much raw HTML is shown as text instead.
+        html = _markdown_parser(raw_html=False).render(text)
 
     def attribute_filter(tag: str, attribute: str, value: str) -> str | None:
         if attribute in ("href", "src"):
@@ -648,6 +652,109 @@ def render_markdown(text: str, map_url: UrlMapper, link_rel: str = "noopener nor
     cleaned = _IMAGE_WITHOUT_SOURCE.sub("", cleaned)
     # The README sits under the page's own h1 and a section's h2.
     return _HEADING_TAG.sub(lambda match: f"<{match[1]}h{min(6, int(match[2]) + 2)}", cleaned)
+
+
+_SANITIZER_WORK = 50_000_000  # raw HTML tags times all tags: a bound on the sanitizer's time (about a second)
+
+
+@functools.lru_cache(maxsize=2)
+def _markdown_parser(raw_html: bool) -> Any:
+    """CommonMark with tables, footnotes, heading ids and highlighted code, in linear time.
+
+    markdown-it-py's work grows linearly with any input (python-markdown took
+    quadratic time on unclosed brackets, and READMEs come from participants);
+    its nesting stops at 20 levels. Raw HTML passes to the sanitizer, as it
+    always did, unless ``raw_html`` is false: then it shows as text.
+    """
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.footnote import footnote_plugin
+
+    parser = MarkdownIt("commonmark", {"html": raw_html}).enable("table")
+    parser.block.ruler.at("html_block", _html_block_of_block_tags, {"alt": ["paragraph", "reference", "blockquote"]})
+    parser.use(footnote_plugin, inline=False)
+    parser.core.ruler.push("heading_ids", _heading_ids)
+    parser.add_render_rule("fence", _render_code_block)
+    parser.add_render_rule("code_block", _render_code_block)
+    return parser
+
+
+def _raw_tags(tokens: Sequence[Any]) -> int:
+    """About how many tags the raw HTML blocks and inline tags hold."""
+    count = 0
+    for token in tokens:
+        if token.type == "html_block":
+            count += token.content.count("<")
+        for child in token.children or ():
+            if child.type == "html_inline":
+                count += 1
+    return count
+
+
+def _html_block_of_block_tags(state: Any, start_line: int, end_line: int, silent: bool) -> bool:
+    """CommonMark's raw HTML blocks less its last kind, a line holding any lone tag.
+
+    As in python-markdown, a line such as ``<img src=...>`` stays inline in
+    its paragraph, so the Markdown on the lines after it is still rendered;
+    block tags (``<div>``, ``<details>``, ``<table>``...), ``<script>`` and
+    comments still open a raw HTML block.
+    """
+    from markdown_it.rules_block.html_block import HTML_SEQUENCES, html_block
+
+    start = state.bMarks[start_line] + state.tShift[start_line]
+    line = state.src[start : state.eMarks[start_line]]
+    if not line.startswith("<") or not any(opening.search(line) for opening, _, _ in HTML_SEQUENCES[:-1]):
+        return False
+    return bool(html_block(state, start_line, end_line, silent))
+
+
+_SLUG_DROPPED = re.compile(r"[^\w\s-]")
+_SLUG_SEPARATORS = re.compile(r"[-\s]+")
+
+
+def _heading_ids(state: Any) -> None:
+    """Give each heading the id python-markdown's toc gave it (``my-title``, then ``my-title_1``), so links to sections work."""
+    import unicodedata
+
+    taken: set[str] = set()
+    suffixes: dict[str, int] = {}  # the next suffix to try per slug: linear however many headings repeat
+    tokens = state.tokens
+    for index, token in enumerate(tokens):
+        if token.type != "heading_open" or index + 1 >= len(tokens):
+            continue
+        words = "".join(child.content for child in tokens[index + 1].children or () if child.type in ("text", "code_inline"))
+        slug = unicodedata.normalize("NFKD", words).encode("ascii", "ignore").decode("ascii")
+        slug = _SLUG_SEPARATORS.sub("-", _SLUG_DROPPED.sub("", slug).strip().lower())
+        unique = slug
+        if not slug or slug in taken:
+            number = suffixes.get(slug, 1)
+            while f"{slug}_{number}" in taken:
+                number += 1
+            suffixes[slug] = number + 1
+            unique = f"{slug}_{number}"
+        taken.add(unique)
+        token.attrSet("id", unique)
+
+
+def _render_code_block(renderer: Any, tokens: Sequence[Any], index: int, options: Any, env: Any) -> str:
+    """A fenced or indented code block, highlighted by Pygments as codehilite did (no guessing: unnamed is plain text)."""
+    from markdown_it.common.utils import unescapeAll
+    from pygments import highlight
+
+    token = tokens[index]
+    info = unescapeAll(token.info).strip() if token.info else ""
+    language = info.split(maxsplit=1)[0] if info else ""
+    return highlight(token.content, _code_lexer(language), _formatter(cssclass="highlight", wrapcode=True)) + "\n"
+
+
+@functools.lru_cache(maxsize=64)
+def _code_lexer(language: str) -> Any:
+    from pygments.lexers import TextLexer, get_lexer_by_name
+    from pygments.util import ClassNotFound
+
+    try:
+        return get_lexer_by_name(language) if language else TextLexer()
+    except ClassNotFound:
+        return TextLexer()
 
 
 def _filter_url(tag: str, value: str, map_url: UrlMapper) -> str | None:
@@ -1262,7 +1369,8 @@ def build_chart(challenge: ChallengeModel, now: datetime) -> Chart | None:
             path += f"M{x_of(moment)},{y_of(value)}" if best is None else f"H{x_of(moment)}V{y_of(value)}"
             best = value
         when = format_timestamp(submission.record["submitted_at"])
-        label = f"{submission.display_name}: {metric.format(value)} ({when})"
+        # Unicode isolate marks, as <bdi> on the pages: a right-to-left name cannot reorder the score after it.
+        label = f"\u2068{submission.display_name}\u2069: {metric.format(value)} ({when})"
         points.append(ChartPoint(x_of(moment), y_of(value), label, submission.path, improved))
     path += f"H{x_of(t1)}"
     x_ticks = tuple(Tick(x_of(moment), label) for moment, label in _time_ticks(t0, t1))
@@ -1825,7 +1933,8 @@ _RENDERING_MODULES = ("__init__", "cache", "errors", "metrics", "rank", "record"
 def environment_salt(override_templates: Path | None = None) -> str:
     """A digest of what shapes the HTML besides the model: code, templates, library versions."""
     import jinja2
-    import markdown
+    import markdown_it
+    import mdit_py_plugins
     import nh3
     import pygments
 
@@ -1834,7 +1943,8 @@ def environment_salt(override_templates: Path | None = None) -> str:
     folders += [(package / "templates", "*"), (package / "static", "*")]
     if override_templates is not None and override_templates.is_dir():
         folders.append((override_templates, "**/*"))
-    versions = [sys.version, jinja2.__version__, pygments.__version__, markdown.__version__, getattr(nh3, "__version__", "")]
+    versions = [sys.version, jinja2.__version__, pygments.__version__, markdown_it.__version__,
+                mdit_py_plugins.__version__, getattr(nh3, "__version__", "")]  # fmt: skip
     parts = [part.encode("utf-8") for part in versions]
     for index, (folder, pattern) in enumerate(folders):
         for path in sorted(path for path in folder.glob(pattern) if path.is_file()):
@@ -1872,7 +1982,9 @@ def leaderboard_csv(challenge: ChallengeModel) -> str:
     header = ["board", "rank", "move", "participant", "display_name", "team", "submission_id", *metrics,
               "submissions", "submitted_at", "last_submitted_at"]  # fmt: skip
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # RFC 4180 line ends: with "\r\n" as terminator the writer quotes any cell holding a CR or an LF,
+    # so a CR in a stored name cannot end the row in a spreadsheet (and start a formula on the next).
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
     for board in (challenge.rankings.public, challenge.rankings.private):
         for row in board.rows if board is not None else ():
@@ -2103,8 +2215,18 @@ def _check_output_folder(out: Path) -> None:
         )
 
 
+def _restore_site(out: Path) -> None:
+    """Put back the site a build killed mid-swap left aside (``.<out>.old-<pid>``) with no site in its place."""
+    if os.path.lexists(out):
+        return
+    aside = [path for path in out.parent.glob(f".{out.name}.old-*") if not path.is_symlink() and (path / MARKER_FILE).is_file()]
+    if aside:
+        os.rename(max(aside, key=lambda path: path.stat().st_mtime_ns), out)
+
+
 def _remove_stale(out: Path) -> None:
-    """Leftovers of a build killed midway."""
+    """Leftovers of a build killed midway; a site it had moved aside goes back in place first."""
+    _restore_site(out)
     for pattern in (f".{out.name}.build-*", f".{out.name}.old-*"):
         for stale in sorted(out.parent.glob(pattern)):
             if stale.is_dir() and not stale.is_symlink():
@@ -2126,28 +2248,81 @@ def _same_bytes(first: Path, second: Path) -> bool:
 def _swap(staging: Path, out: Path, moving: Sequence[str] = ()) -> None:
     """Put the staged site in place of the old one, moving the unchanged folders across.
 
-    The old site is renamed aside first, so its folders move into the new
-    one as whole renames; on any error they move back and the old site
-    returns to its place.
+    The unchanged folders move from the old site into the staged one as
+    whole renames, then the two folders trade places in one step (Linux
+    renameat2 with RENAME_EXCHANGE): a build killed at any moment leaves a
+    site at ``out``, the old or the new one. Only while the unchanged folders
+    move does the old site lack some of them (a few renames; the next build
+    renders their pages again). On any error the folders move back.
+
+    Where the system cannot exchange two folders, the old site is renamed
+    aside, the new one in, and the unchanged folders follow; a build killed
+    between the two renames leaves no site, and the next build puts the old
+    one back before anything else (``_restore_site``).
     """
     if not out.exists():
         os.rename(staging, out)
         return
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    os.rename(out, old)
     moved: list[str] = []
     try:
         for folder in moving:
             (staging / folder).parent.mkdir(parents=True, exist_ok=True)
-            os.rename(old / folder, staging / folder)
+            os.rename(out / folder, staging / folder)
             moved.append(folder)
-        os.rename(staging, out)
+        exchanged = _exchange(staging, out)
     except BaseException:
         for folder in reversed(moved):
-            os.rename(staging / folder, old / folder)
+            os.rename(staging / folder, out / folder)
+        raise
+    if exchanged:
+        shutil.rmtree(staging, ignore_errors=True)  # the old site now
+        return
+    for folder in reversed(moved):  # the old site whole again while it is renamed aside
+        os.rename(staging / folder, out / folder)
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    os.rename(out, old)
+    try:
+        os.rename(staging, out)
+    except BaseException:
         os.rename(old, out)
         raise
+    for folder in moving:
+        os.rename(old / folder, out / folder)
     shutil.rmtree(old, ignore_errors=True)
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (renameat2 RENAME_EXCHANGE, Linux 3.15+); False where the system cannot."""
+    import ctypes
+    import errno
+
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):  # a kernel or filesystem without it
+        return False
+    raise OSError(code, os.strerror(code), os.fspath(first), None, os.fspath(second))
+
+
+@functools.lru_cache(maxsize=1)
+def _renameat2() -> Any:
+    """libc's ``renameat2`` (glibc 2.28+, musl), or None (another system, an older libc)."""
+    import ctypes
+
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError, TypeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return function
 
 
 # --------------------------------------------------------------------------
@@ -2233,6 +2408,7 @@ def build_site(
     root, results, out = Path(root), Path(results), Path(out)
     cache_folder = Path(cache_dir) if cache_dir is not None else default_cache_folder(root)
     _check_not_inside(out, root, results, *([cache_folder] if use_cache else []))
+    _restore_site(Path(os.path.abspath(out)))  # before the last build's pages are looked for there
     cache = ContentCache(cache_folder) if use_cache else None
     site = gather_site(root, results, now=now, repository_url=repository_url)
     salt = environment_salt(site.override_templates)

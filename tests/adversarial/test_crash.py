@@ -162,41 +162,89 @@ def test_a_build_killed_at_random_moments_leaves_the_previous_site_whole(workspa
     assert sorted(path.name for path in tmp_path.iterdir()) == ["site"], "a killed build's staging folder was left"
 
 
+# Builds and dies at one moment of the swap (the first argument), then runs the CLI with the rest.
 SWAP_KILLER = textwrap.dedent(
     """
     import os, signal, sys
     from site_builder import render
-    original, calls = os.rename, []
-    def rename(*args, **kwargs):
-        result = original(*args, **kwargs)
-        calls.append(args)
-        if ".old-" in str(args[1]):  # the old site has moved aside, the new one not yet in place
-            os.kill(os.getpid(), signal.SIGKILL)
-        return result
-    render.os.rename = rename
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    moment = sys.argv.pop(1)
+    rename = os.rename
+    if moment == "after-the-exchange":  # the one step that puts the new site in place of the old
+        exchange = render._exchange
+        def exchanging(*args):
+            done = exchange(*args)
+            assert done, "this filesystem cannot exchange two folders"
+            die()
+        render._exchange = exchanging
+    elif moment == "between-the-two-renames":  # where the system cannot exchange: the old site aside, the new not yet in
+        render._exchange = lambda first, second: False
+        def renaming(source, target):
+            rename(source, target)
+            if ".old-" in str(target):
+                die()
+        os.rename = renaming
+    elif moment == "after-a-folder-move":  # an unchanged folder has left the old site for the new one
+        def renaming(source, target):
+            rename(source, target)
+            if ".build-" in str(target):
+                die()
+        os.rename = renaming
+    elif moment == "before-the-swap":  # staged, nothing replaced yet
+        render._swap = lambda *args, **kwargs: die()
+    else:
+        raise SystemExit(f"unknown moment {moment}")
     from site_builder.cli import main
     sys.exit(main(sys.argv[1:]))
     """
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handed over (render.py): _swap renames the old site aside, then the new one in; a kill between the two "
-    "leaves no site at all, and the next build's _remove_stale deletes the aside copy instead of restoring it. "
-    "Swap with renameat2(RENAME_EXCHANGE) (ctypes, Linux 3.15+), or serve through a symlink replaced by rename; "
-    "at least restore .<out>.old-* when <out> is missing.",
-)
-def test_a_build_killed_between_the_two_renames_of_the_swap_leaves_a_site(workspace: Workspace, tmp_path: Path) -> None:
-    out = tmp_path / "site"
-    assert build(workspace, out).wait(timeout=120) == 0
-    reference = site_files(out)
+def build_killed(workspace: Workspace, out: Path, moment: str) -> None:
     killed = subprocess.run(
-        [sys.executable, "-c", SWAP_KILLER, "build", "--out", str(out), "--now", NOW],
+        [sys.executable, "-c", SWAP_KILLER, moment, "build", "--out", str(out), "--now", NOW],
         cwd=workspace.repo,
         env=workspace.environment(),
         capture_output=True,
         timeout=120,
     )
-    assert killed.returncode == -signal.SIGKILL
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode("utf-8", "replace")[-2000:]
+
+
+def test_a_build_killed_right_after_the_exchange_of_the_swap_leaves_the_new_site(workspace: Workspace, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    assert build(workspace, out).wait(timeout=120) == 0
+    reference = site_files(out)
+    build_killed(workspace, out, "after-the-exchange")
     assert out.is_dir() and site_files(out) == reference
+
+
+def test_a_build_killed_between_the_two_renames_of_the_swap_leaves_a_site(workspace: Workspace, tmp_path: Path) -> None:
+    """Without an exchange (a filesystem that lacks it), the next build puts the old site back before anything else."""
+    out = tmp_path / "site"
+    assert build(workspace, out).wait(timeout=120) == 0
+    reference = site_files(out)
+    build_killed(workspace, out, "between-the-two-renames")
+    assert not out.exists() and len(list(tmp_path.glob(".site.old-*"))) == 1
+    build_killed(workspace, out, "before-the-swap")
+    assert out.is_dir() and site_files(out) == reference
+    assert build(workspace, out).wait(timeout=120) == 0
+    assert site_files(out) == reference
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["site"], "a killed build's folders were left"
+
+
+def test_a_build_killed_while_unchanged_folders_move_leaves_a_site_the_next_build_completes(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """The one window of the swap: unchanged folders move whole into the staged site before the exchange."""
+    out = tmp_path / "site"
+    assert build(workspace, out).wait(timeout=120) == 0
+    reference = site_files(out)
+    build_killed(workspace, out, "after-a-folder-move")
+    assert out.is_dir() and (out / "index.html").is_file()
+    assert build(workspace, out).wait(timeout=120) == 0
+    assert site_files(out) == reference
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["site"], "a killed build's folders were left"

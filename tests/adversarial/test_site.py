@@ -87,13 +87,6 @@ def test_spreadsheet_formulas_in_names_are_neutralized_in_leaderboard_csv(worksp
             assert not cell.startswith(CSV_DANGEROUS_PREFIXES) or cell.lstrip("-").replace(".", "", 1).isdigit(), cell
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handed over (render.py): leaderboard_csv uses lineterminator='\\n', so csv.writer leaves a carriage "
-    "return unquoted; spreadsheets split the row there and the rest of the cell ('=1+1') starts a new row as a "
-    "formula. Write with lineterminator='\\r\\n' (RFC 4180, which quotes CR) or strip control characters from cells. "
-    "New names can no longer hold one (submission.yaml refuses control characters); stored records still can.",
-)
 def test_a_carriage_return_in_a_stored_name_cannot_start_a_csv_row(workspace: Workspace, tmp_path: Path) -> None:
     results = tmp_path / "results"
     shutil.copytree(workspace.results, results)
@@ -120,11 +113,6 @@ def test_right_to_left_and_emoji_names_display_unchanged(workspace: Workspace) -
     assert hostile.RTL_NAME in json.dumps(board, ensure_ascii=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handed over (templates/render.py): participant text is not bidi-isolated; a right-to-left override in a "
-    "name reorders the '@login' and team shown after it. Wrap name, team and description in <bdi> (or dir=auto).",
-)
 def test_participant_text_is_bidi_isolated(workspace: Workspace) -> None:
     html = (workspace.site / submission_path("gallery", "rtl-emoji", workspace.record("rtl-emoji")["submission_id"])).read_text(encoding="utf-8")  # type: ignore[index]
     start = html.index(hostile.RTL_TEAM)
@@ -144,19 +132,45 @@ def test_a_huge_readme_neither_bloats_the_page_nor_slows_the_build(workspace: Wo
     assert not (snapshot / "README.md").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handed over (render.py): python-markdown takes quadratic time on unclosed brackets; 20 000 '[' in a "
-    "submission README take ~100 s, 1 MiB would stall every build for days. Render READMEs with a linear-time "
-    "parser (markdown-it-py) or in a child process with a time limit, falling back to plain text.",
-)
-def test_a_pathological_readme_renders_in_bounded_time() -> None:
-    code = "from site_builder.render import render_markdown\nrender_markdown('[' * 20000, lambda tag, path: None)\n"
+def render_in_a_child(expression: str, seconds: float = 10) -> None:
+    """Render the README ``expression`` evaluates to in a fresh interpreter; fail past ``seconds``, start-up included."""
+    code = f"from site_builder.render import render_markdown\nrender_markdown({expression}, lambda tag, path: None)\n"
     started = time.monotonic()
     try:
-        subprocess.run([sys.executable, "-c", code], timeout=10, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-c", code], timeout=seconds, check=True, capture_output=True)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"rendering 20 kB of '[' took more than {time.monotonic() - started:.0f} s")
+        pytest.fail(f"rendering {expression} took more than {time.monotonic() - started:.0f} s")
+
+
+def test_a_pathological_readme_renders_in_bounded_time() -> None:
+    """python-markdown took ~100 s on 20 000 '[' (quadratic); markdown-it-py is linear."""
+    render_in_a_child("'[' * 20000")
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "'*' * 20000",
+        "'_' * 20000",
+        "'*a **a ' * 20000",  # emphasis openers that never close
+        "'<' * 20000",
+        "'<a ' * 20000",  # unclosed tags (quadratic in python-markdown)
+        "'<div>' * 20000",  # raw HTML nested 20 000 deep (quadratic in the sanitizer's HTML parser)
+        "'`' * 20000",
+        "''.join('e' + '`' * i for i in range(1, 1000))",  # code spans of every length
+        "'![' * 20000",
+        "'[a](' * 20000",
+        "'[^' * 20000",  # footnote references
+        "'>' * 20000",
+        "'> ' * 20000 + 'a'",  # nested block quotes
+        "'1. ' * 20000",  # nested lists (python-markdown: RecursionError)
+        "'- a\\n' * 20000",
+        "'# a\\n' * 20000",  # 20 000 headings of the same name, each with its own id
+        "'| a ' * 2000 + '|\\n' + '|-' * 2000 + '|\\n' + ('| x ' * 2000 + '|\\n') * 10",  # a wide table
+    ],
+)
+def test_repeated_markdown_constructs_render_in_bounded_time(expression: str) -> None:
+    render_in_a_child(expression)
 
 
 def test_the_site_loads_nothing_from_another_host(workspace: Workspace) -> None:
