@@ -437,11 +437,33 @@ class ChallengeModel:
 
 
 @dataclass
+class ParticipantStanding(_NarrowView):
+    """What a participant's page shows of one challenge they entered.
+
+    Not the whole board: a page that held it would change with every new
+    submission to the challenge. This way a newcomer changes only the pages
+    of the participants whose rank it moves.
+    """
+
+    slug: str
+    title: str
+    path: str
+    status: Status
+    metrics: tuple[Metric, ...]
+    private_rank: int | None
+    full: ChallengeModel | None = field(default=None, repr=False, compare=False, metadata=NOT_CONTENT)
+
+    @property
+    def reach_name(self) -> str:  # type: ignore[override]
+        return f"challenge:{self.slug}"
+
+
+@dataclass
 class ParticipantModel:
     login: str
     path: str
     submissions: list[SubmissionModel]
-    challenges: tuple[ChallengeModel, ...] = ()
+    standings: tuple[ParticipantStanding, ...] = ()
 
     @property
     def display_name(self) -> str:
@@ -455,12 +477,12 @@ class ParticipantModel:
     def teams(self) -> list[str]:
         return sorted({submission.team for submission in self.submissions if submission.team})
 
-    def by_challenge(self) -> list[tuple[ChallengeModel, list[SubmissionModel]]]:
+    def by_challenge(self) -> list[tuple[ParticipantStanding, list[SubmissionModel]]]:
         groups: dict[str, list[SubmissionModel]] = {}
         for submission in self.submissions:
             groups.setdefault(submission.challenge.slug, []).append(submission)
-        models = {model.slug: model for model in self.challenges}
-        return [(models[slug], items) for slug, items in sorted(groups.items())]
+        standings = {standing.slug: standing for standing in self.standings}
+        return [(standings[slug], items) for slug, items in sorted(groups.items())]
 
 
 @dataclass
@@ -1617,12 +1639,23 @@ def _gather_participants(models: Sequence[ChallengeModel]) -> list[ParticipantMo
         for submission in model.submissions:
             grouped.setdefault(submission.participant, []).append(submission)
     by_slug = {model.slug: model for model in models}
+    private_ranks = {
+        model.slug: {row.participant: row.rank for row in model.rankings.private.rows}
+        for model in models
+        if model.rankings.private is not None
+    }
+
+    def standing(slug: str, login: str) -> ParticipantStanding:
+        model = by_slug[slug]
+        private_rank = private_ranks.get(slug, {}).get(login)
+        return ParticipantStanding(slug, model.title, model.path, model.status, tuple(model.metrics), private_rank, full=model)
+
     return [
         ParticipantModel(
             login,
             participant_path(login),
             sorted(items, key=_newest_first),
-            tuple(by_slug[slug] for slug in sorted({item.challenge.slug for item in items})),
+            tuple(standing(slug, login) for slug in sorted({item.challenge.slug for item in items})),
         )
         for login, items in sorted(grouped.items())
     ]

@@ -70,6 +70,25 @@ def test_an_incremental_build_equals_a_cold_build(fixture: SiteFixture, tmp_path
     assert _tree(out) == _reference(fixture, tmp_path, "reference")
 
 
+def test_a_newcomer_at_the_bottom_of_the_board_leaves_the_other_participants_pages_alone(
+    fixture: SiteFixture, tmp_path: Path
+) -> None:
+    """Participant pages show their own rank, not the board's size: the last
+    place moves nobody, so nobody else's page is written again."""
+    out = tmp_path / "site"
+    _build(fixture, out)
+    others = {path: path.stat().st_mtime_ns for path in (out / "participants").glob("*.html")}
+    _record(fixture.results, "alpha", "zed", "z1", "2026-11-01T08:00:00",
+            public={"roc_auc": 0.01, "accuracy": 0.01}, private={"roc_auc": 0.01, "accuracy": 0.01},
+            files=_files(**{"estimator.py": "def get_estimator():\n    return None\n"}))  # fmt: skip
+
+    _build(fixture, out)
+
+    assert {path: path.stat().st_mtime_ns for path in others} == others
+    assert (out / "participants" / "zed.html").is_file()
+    assert _tree(out) == _reference(fixture, tmp_path, "reference")
+
+
 def test_a_later_clock_rebuilds_what_it_changes(fixture: SiteFixture, tmp_path: Path) -> None:
     out = tmp_path / "site"
     _build(fixture, out)
