@@ -2101,7 +2101,8 @@ def _publish(output: Output, out: Path) -> Published:
     moves over whole when the sites are swapped, and any other unchanged
     file, kept page or rendered page with the old bytes, becomes a hard link
     to the old file. Modification times stay, and a build killed before the
-    swap leaves the previous site whole.
+    swap leaves the previous site whole. When not one byte differs, nothing
+    is swapped at all.
     """
     out = Path(os.path.abspath(out))
     _check_output_folder(out)
@@ -2121,6 +2122,12 @@ def _publish(output: Output, out: Path) -> Published:
             stager.write(path, data)
         for path, source in sorted(output.copies.items()):
             stager.copy(path, source)
+        if stager.changed == 0 and old == new:
+            # The site in place already holds these very bytes: leave it untouched. A
+            # warm build then never has a moment with a partial site, and costs no renames.
+            shutil.rmtree(staging, ignore_errors=True)
+            stats = {path: output.kept.get(path) or _file_stat(os.path.join(out, path)) for path in output.states}
+            return Published(0, 0, stats)
         stats = {path: output.kept[path] if path in output.kept else stager.stat(path) for path in output.states}
         _swap(staging, out, moving)
     except BaseException:
@@ -2191,8 +2198,7 @@ class _Stager:
             self.changed += 1
 
     def stat(self, path: str) -> FileStat:
-        result = os.stat(os.path.join(self.staging, path))
-        return (result.st_ino, result.st_size, result.st_mtime_ns)
+        return _file_stat(os.path.join(self.staging, path))
 
     def _target(self, path: str) -> str:
         target = os.path.join(self.staging, path)
@@ -2201,6 +2207,11 @@ class _Stager:
             os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
         return target
+
+
+def _file_stat(path: str) -> FileStat:
+    result = os.stat(path)
+    return (result.st_ino, result.st_size, result.st_mtime_ns)
 
 
 def _relative_files(folder: Path) -> set[str]:

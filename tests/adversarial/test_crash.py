@@ -203,7 +203,15 @@ SWAP_KILLER = textwrap.dedent(
 )
 
 
+STRAY = "stray.txt"
+
+
 def build_killed(workspace: Workspace, out: Path, moment: str) -> None:
+    """A build that must replace the site (a stray file to remove), killed at ``moment``.
+
+    Without a change the build leaves the site in place and never swaps."""
+    if out.is_dir():
+        (out / STRAY).write_bytes(b"not part of the site")
     killed = subprocess.run(
         [sys.executable, "-c", SWAP_KILLER, moment, "build", "--out", str(out), "--now", NOW],
         cwd=workspace.repo,
@@ -230,7 +238,7 @@ def test_a_build_killed_between_the_two_renames_of_the_swap_leaves_a_site(worksp
     build_killed(workspace, out, "between-the-two-renames")
     assert not out.exists() and len(list(tmp_path.glob(".site.old-*"))) == 1
     build_killed(workspace, out, "before-the-swap")
-    assert out.is_dir() and site_files(out) == reference
+    assert out.is_dir() and site_files(out) == {**reference, STRAY: b"not part of the site"}
     assert build(workspace, out).wait(timeout=120) == 0
     assert site_files(out) == reference
     assert sorted(path.name for path in tmp_path.iterdir()) == ["site"], "a killed build's folders were left"
