@@ -21,6 +21,7 @@ import functools
 import io
 import math
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,9 @@ class ExpectedIds:
         import numpy as np
 
         self.array = ids if isinstance(ids, np.ndarray) else id_array(ids)
+        # The last ids found in the expected order, weakly: scoring asks again
+        # right after the check, and need not compare them a second time.
+        self._last_in_order: weakref.ref[Any] | None = None
 
     @functools.cached_property
     def sorted(self) -> Any:
@@ -79,7 +83,12 @@ class ExpectedIds:
 
     @functools.cached_property
     def unique(self) -> bool:
-        return bool((self.sorted[1:] != self.sorted[:-1]).all())
+        import numpy as np
+
+        # The sort is not kept: files in the expected order, the usual case, never need it.
+        ordered = self.__dict__.get("sorted")
+        ordered = np.sort(self.array) if ordered is None else ordered
+        return bool((ordered[1:] != ordered[:-1]).all())
 
     def as_list(self) -> list[str]:
         return [identifier.decode("utf-8") for identifier in self.array.tolist()]
@@ -90,9 +99,20 @@ class ExpectedIds:
 
         if len(ids) != len(self.array) or not self.unique:
             return False
-        if np.array_equal(ids, self.array):  # the usual case: in the test file's order
+        if self.in_order(ids):  # the usual case: in the test file's order
             return True
         return bool(np.array_equal(np.sort(ids), self.sorted))
+
+    def in_order(self, ids: Any) -> bool:
+        """Whether ``ids`` are the expected ids, in the same order."""
+        import numpy as np
+
+        if self._last_in_order is not None and self._last_in_order() is ids:
+            return True
+        if not np.array_equal(ids, self.array):
+            return False
+        self._last_in_order = weakref.ref(ids)
+        return True
 
 
 def read_predictions(
@@ -150,7 +170,7 @@ def _read_capped(source: Path | bytes, limit_mb: int, name: str) -> bytes:
             raise PredictionsError("does not exist", path=name) from None
     if len(data) > limit:
         raise PredictionsError(f"is {len(data) / 2**20:.1f} MiB; the limit is {limit_mb} MiB", path=name)
-    if not data.strip():
+    if not data or data.isspace():  # as `not data.strip()`, without a copy of the file
         raise PredictionsError("is empty; expected a header line and one row per test id", path=name)
     return data
 
@@ -385,19 +405,46 @@ def pandas_floats(table: PlainCsv, names: Sequence[str]) -> list[Any] | None:
     some five times quicker than calling float() per cell. Older pandas
     rounds some numbers differently: there, None, and float() it is.
     """
+    import numpy as np
     import pandas as pd
 
     if tuple(int(part) for part in re.findall(r"\d+", pd.__version__)[:2]) < (3, 1):
         return None
+    columns = [np.empty(table.rows) for _ in names]
+    filled = 0
     try:
-        frame = pd.read_csv(
-            io.BytesIO(table.data), usecols=list(names), dtype={name: "float64" for name in names}, na_filter=False, engine="c"
-        )
+        with pd.read_csv(
+            io.BytesIO(table.data),  # shares the bytes, no copy
+            usecols=list(names),
+            dtype={name: "float64" for name in names},
+            na_filter=False,
+            engine="c",
+            chunksize=_pandas_chunk_rows(table),
+        ) as chunks:
+            for frame in chunks:
+                if filled + len(frame) > table.rows:
+                    return None
+                for column, name in zip(columns, names):
+                    column[filled : filled + len(frame)] = frame[name].to_numpy(dtype=float)
+                filled += len(frame)
     except (ValueError, TypeError, pd.errors.ParserError):
         return None
-    if len(frame) != table.rows:
-        return None
-    return [frame[name].to_numpy(dtype=float) for name in names]
+    return columns if filled == table.rows else None
+
+
+# Memory pandas' tokenizer may hold at once. It keeps the text of the rows
+# it is reading plus two 8-byte entries per cell and per line: read whole,
+# a 2.6 MB file cost 8 MB of buffers, three times the file. Read in chunks
+# of rows within this bound, it costs about this much whatever the size.
+# Each chunk adds some 0.4 ms (4 chunks for 100,000 rows of id and value);
+# half the bound saves a megabyte more and costs as much again in time.
+_PANDAS_CHUNK_BYTES = 1 << 21
+
+
+def _pandas_chunk_rows(table: PlainCsv) -> int:
+    """Rows per chunk, so that pandas' tokenizer stays within _PANDAS_CHUNK_BYTES."""
+    per_row = len(table.data) / max(table.rows, 1) + 16 * (len(table.header) + 1)
+    return max(1024, int(_PANDAS_CHUNK_BYTES / per_row))
 
 
 def _fast_labels(column: Any, classes: Sequence[str]) -> Any:
@@ -452,9 +499,10 @@ class PlainCsv:
     def column(self, name: str) -> Any:
         """The cells of column ``name`` as a numpy bytes array."""
         index = self.header.index(name)
-        begin = self._starts if index == 0 else self._commas[:, index - 1] + 1
+        # A cell runs from its line's start, or from just past a comma, to the next comma or its line's end.
+        begin, skip = (self._starts, 0) if index == 0 else (self._commas[:, index - 1], 1)
         end = self._ends if index == len(self.header) - 1 else self._commas[:, index]
-        return _cells(self._raw, self.data, begin, end)
+        return _cells(self._raw, self.data, begin, end, skip)
 
 
 def read_plain_csv(data: bytes) -> PlainCsv | None:
@@ -476,11 +524,11 @@ def read_plain_csv(data: bytes) -> PlainCsv | None:
         if data.count(b"\r") != data.count(b"\r\n"):
             return None  # a lone CR also ends a row for the csv module: leave it to it
         data = data.replace(b"\r\n", b"\n")
-    raw = np.frombuffer(data, dtype=np.uint8)
-    newlines = _positions(raw, ord("\n"))
-    starts = np.concatenate((np.zeros(1, newlines.dtype), newlines + 1))
-    ends = np.concatenate((newlines, np.full(1, len(raw), newlines.dtype)))
-    del newlines
+    raw = np.frombuffer(data, dtype=np.uint8)  # a view: the bytes are never copied
+    bounds = _positions(raw, ord("\n"), around=(-1, len(raw)))
+    # -1, every newline, then the length: line i runs from bounds[i] + 1 to bounds[i + 1].
+    # ``ends`` is a view, only ``starts`` is a new array.
+    starts, ends = bounds[:-1] + 1, bounds[1:]
     if ends[0] == 0 or int((ends - starts).max()) > csv.field_size_limit():
         return None
     try:
@@ -489,10 +537,7 @@ def read_plain_csv(data: bytes) -> PlainCsv | None:
         return None
     if "" in header or len(set(header)) != len(header):
         return None
-    rows = ends > starts
-    rows[0] = False
-    starts, ends = starts[rows], ends[rows]
-    del rows
+    starts, ends = _data_lines(starts, ends)
     commas = _positions(raw, ord(","))
     width = len(header) - 1
     # The header's own commas come first. With exactly ``width`` commas per
@@ -506,39 +551,83 @@ def read_plain_csv(data: bytes) -> PlainCsv | None:
     return PlainCsv(header, data, raw, starts, ends, commas)
 
 
-# Bytes scanned at a time, so that a scan's mask stays small next to the file.
-_SCAN_BYTES = 1 << 22
+def _data_lines(starts: Any, ends: Any) -> tuple[Any, Any]:
+    """The bounds of the non-empty lines after the header (empty lines are skipped, as the csv module does).
+
+    Usually the only empty line is the one after the final newline: then
+    the result is a view, not a copy.
+    """
+    filled = ends > starts
+    if bool(filled[1:-1].all()):
+        last = len(starts) if filled[-1] and len(starts) > 1 else len(starts) - 1
+        return starts[1:last], ends[1:last]
+    filled[0] = False
+    return starts[filled], ends[filled]
 
 
-def _positions(raw: Any, byte: int) -> Any:
-    """Where ``byte`` occurs in ``raw``, as 32-bit positions when they fit (half the memory)."""
+# Bytes scanned at a time: each scan's mask is this big, small next to the file.
+_SCAN_BYTES = 1 << 18
+
+
+def _positions(raw: Any, byte: int, *, around: tuple[int, int] | None = None) -> Any:
+    """Where ``byte`` occurs in ``raw``, optionally between the two values of ``around``.
+
+    A scan at a time, so no mask or 64-bit index array the size of the file
+    exists at once; each scan's positions are kept as 32-bit integers when
+    they fit, half the memory of numpy's indices.
+    """
     import numpy as np
 
-    kind = np.int32 if len(raw) < 2**31 else np.int64
+    kind = np.int32 if len(raw) < 2**31 - 1 else np.int64
     chunks = [
         (np.flatnonzero(raw[offset : offset + _SCAN_BYTES] == byte) + offset).astype(kind)
         for offset in range(0, len(raw), _SCAN_BYTES)
     ]
+    if around is not None:
+        chunks = [np.array(around[:1], kind), *chunks, np.array(around[1:], kind)]
     return np.concatenate(chunks) if chunks else np.zeros(0, kind)
 
 
-def _cells(raw: Any, data: bytes, starts: Any, ends: Any) -> Any:
-    """``data[starts[i]:ends[i]]`` for every i, as one fixed-width numpy bytes array."""
+# Cells cut out at a time: the scratch arrays of a block (numpy's 64-bit
+# indices, lengths, masks) stay small next to the column.
+_CELL_ROWS = 1 << 15
+
+
+def _cells(raw: Any, data: bytes, begins: Any, ends: Any, skip: int = 0) -> Any:
+    """``data[begins[i] + skip : ends[i]]`` for every i, as one fixed-width numpy bytes array."""
     import numpy as np
 
-    lengths = ends - starts
-    width = max(int(lengths.max(initial=0)), 1)
+    blocks = [slice(first, first + _CELL_ROWS) for first in range(0, len(begins), _CELL_ROWS)]
+    width = max([int((ends[block] - begins[block]).max()) - skip for block in blocks] + [1])
     if len(raw) < width:  # a tiny file: cut each cell out
-        return np.array([data[begin:end] for begin, end in zip(starts.tolist(), ends.tolist())], dtype=f"S{width}")
-    # A window of ``width`` bytes at each start, gathered in one step, then
-    # each cell's bytes past its end set to zero (a bytes array ignores
-    # trailing zeros). The last cells, too close to the end of the data for
-    # a whole window, are cut out one by one.
+        pairs = zip(begins.tolist(), ends.tolist())
+        return np.array([data[begin + skip : end] for begin, end in pairs], dtype=f"S{width}")
+    cells = np.empty(len(begins), dtype=f"S{width}")
+    for block in blocks:
+        cells[block] = _cell_block(raw, data, begins[block], ends[block], skip, width)
+    return cells
+
+
+def _cell_block(raw: Any, data: bytes, begins: Any, ends: Any, skip: int, width: int) -> Any:
+    """The cells of a block of rows, ``width`` bytes each.
+
+    A window of ``width`` bytes at each start, gathered in one step, then
+    each cell's bytes past its end set to zero (a bytes array ignores
+    trailing zeros). The last cells, too close to the end of the data for a
+    whole window, are cut out one by one.
+    """
+    import numpy as np
+
+    starts = begins.astype(np.intp)  # the index numpy would make anyway
+    starts += skip
+    lengths = ends - starts
     last = len(raw) - width
-    matrix = np.lib.stride_tricks.sliding_window_view(raw, width)[np.minimum(starts, last)]
+    tail = np.flatnonzero(starts > last).tolist()
+    np.minimum(starts, last, out=starts)
+    matrix = np.lib.stride_tricks.sliding_window_view(raw, width)[starts]
     for column in range(width):
         matrix[lengths <= column, column] = 0
     cells = matrix.view(f"S{width}").ravel()
-    for index in np.flatnonzero(starts > last).tolist():
-        cells[index] = data[starts[index] : ends[index]]
+    for index in tail:
+        cells[index] = data[int(begins[index]) + skip : int(ends[index])]
     return cells

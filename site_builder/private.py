@@ -9,10 +9,12 @@ they are never printed.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from site_builder.errors import PrivateDataError
 
@@ -92,12 +94,40 @@ def decrypt_bytes(ciphertext: bytes, identity_text: str, *, source: Path | None 
 
 
 def decrypt_file(path: Path, identity_text: str) -> bytes:
-    """The decrypted content of ``path``, in memory."""
+    """The decrypted content of ``path``, in memory.
+
+    The file is decrypted as it is read, into one growing buffer: the
+    ciphertext is never held whole, nor the plaintext twice. Reading the
+    file, then ``pyrage.decrypt``, peaked at three times the file's size.
+    """
     try:
-        ciphertext = Path(path).read_bytes()
+        handle = open(path, "rb")  # opened before the identity is parsed: a missing file is the first error
     except OSError as error:
         raise PrivateDataError(f"cannot read the encrypted file ({error.strerror})", path=path) from None
-    return decrypt_bytes(ciphertext, identity_text, source=path)
+    with handle:
+        return _decrypt_stream(handle, identity_text, source=path)
+
+
+def _decrypt_stream(reader: BinaryIO, identity_text: str, *, source: Path) -> bytes:
+    import pyrage
+
+    if not hasattr(pyrage, "decrypt_io"):  # an older pyrage: all at once
+        return decrypt_bytes(reader.read(), identity_text, source=source)
+    identities = _parse_identities(identity_text)
+    plaintext = io.BytesIO()
+    try:
+        pyrage.decrypt_io(reader, plaintext, identities)
+    except pyrage.DecryptError:
+        raise PrivateDataError(
+            "cannot decrypt: the identity does not match this file's recipient, or the file is damaged",
+            path=source,
+        ) from None
+    except OSError:
+        # A damaged or truncated payload is found mid-stream, and reported as an I/O error.
+        raise PrivateDataError(
+            "cannot decrypt: the file is damaged or truncated, or could not be read to the end", path=source
+        ) from None
+    return plaintext.getvalue()  # BytesIO hands over its own buffer, trimmed: no copy
 
 
 @contextlib.contextmanager

@@ -30,8 +30,10 @@ Scores = dict[str, dict[str, float | None]]
 class Solution:
     """The private answer key: ids, true targets and the split of each row.
 
-    ``ids`` and ``splits`` are lists of strings, or numpy bytes arrays of
-    their UTF-8 for a large key; either way the attributes read as lists.
+    ``ids`` are a list of strings or a numpy bytes array of their UTF-8;
+    ``splits`` a list of strings, a numpy bytes array, or a numpy boolean
+    array (True for public) for a large key. Either way the attributes read
+    as lists.
     """
 
     def __init__(
@@ -40,7 +42,7 @@ class Solution:
         self._ids = ids
         self.targets = targets
         self._splits = splits
-        if expected is not None:  # already prepared (and its sort done) while parsing
+        if expected is not None:  # already prepared while parsing
             self.__dict__["expected"] = expected
 
     def __repr__(self) -> str:
@@ -52,6 +54,8 @@ class Solution:
 
     @functools.cached_property
     def splits(self) -> list[str]:
+        if _is_mask(self._splits):
+            return ["public" if public else "private" for public in self._splits.tolist()]
         return _strings(self._splits)
 
     @functools.cached_property
@@ -60,17 +64,28 @@ class Solution:
         return ExpectedIds(self._ids)
 
     def rows(self, split: str) -> Any:
-        """Positions of the rows of ``split`` (worked out once: rescoring asks for each file)."""
+        """A boolean mask of the rows of ``split`` (worked out once: rescoring asks for each file).
+
+        Masks, not positions: a byte per row rather than eight.
+        """
         return self._rows[split]
 
     @functools.cached_property
     def _rows(self) -> dict[str, Any]:
         import numpy as np
 
+        if _is_mask(self._splits):
+            return {"public": self._splits, "private": ~self._splits}
         if isinstance(self._splits, np.ndarray) and self._splits.dtype.kind == "S":
-            return {split: np.flatnonzero(self._splits == split.encode("utf-8")) for split in SPLITS}
+            return {split: self._splits == split.encode("utf-8") for split in SPLITS}
         splits = np.asarray(self._splits, dtype=object)
-        return {split: np.flatnonzero(splits == split) for split in SPLITS}
+        return {split: splits == split for split in SPLITS}
+
+
+def _is_mask(values: Any) -> bool:
+    import numpy as np
+
+    return isinstance(values, np.ndarray) and values.dtype == bool
 
 
 def _strings(values: Sequence[str] | Any) -> list[str]:
@@ -95,22 +110,33 @@ def _plain_solution(plaintext: bytes, challenge: Challenge, source: str) -> Solu
     table = read_plain_csv(plaintext)
     if table is None or not {spec.id_column, spec.target, "split"} <= set(table.header):
         return None
-    splits = table.column("split")
-    if not bool(np.isin(splits, [split.encode() for split in SPLITS]).all()):
+    # The targets first, while little else is held: pandas' buffers are the
+    # largest passing cost. The errors are those pandas' reader would give,
+    # in the same order (splits, then duplicate ids, then the targets).
+    if spec.prediction_kind == "value":
+        targets = _plain_numbers(table, spec.target)
+    else:
+        labels, codes = np.unique(table.column(spec.target), return_inverse=True)
+        # One string per distinct label, shared by its rows.
+        targets = np.asarray([label.decode("utf-8") for label in labels.tolist()], dtype=object)[codes.ravel()]
+    public = _public_mask(table.column("split"))
+    if public is None:
         raise PrivateDataError("the split column may only hold 'public' or 'private'", path=source)
     ids = table.column(spec.id_column)
     expected = ExpectedIds(ids)
     if not expected.unique:
         raise PrivateDataError("the solution has duplicate ids", path=source)
-    if spec.prediction_kind == "value":
-        targets = _plain_numbers(table, spec.target)
-        if targets is None:
-            return None
-    else:
-        labels, codes = np.unique(table.column(spec.target), return_inverse=True)
-        # One string per distinct label, shared by its rows.
-        targets = np.asarray([label.decode("utf-8") for label in labels.tolist()], dtype=object)[codes.ravel()]
-    return Solution(ids=ids, targets=targets, splits=splits, expected=expected)
+    if targets is None:
+        return None
+    return Solution(ids=ids, targets=targets, splits=public, expected=expected)
+
+
+def _public_mask(splits: Any) -> Any:
+    """True for public rows, False for private ones; None if a cell is neither."""
+    public = splits == b"public"
+    if not bool((public | (splits == b"private")).all()):
+        return None
+    return public
 
 
 def _plain_numbers(table: Any, name: str) -> Any:
@@ -161,12 +187,16 @@ def _labels_from(predictions: Predictions, classes: tuple[str, ...]) -> Any:
 
 
 def _alignment(predictions: Predictions, solution: Solution) -> Any:
-    """For each solution row, the position of its prediction."""
+    """For each solution row, the position of its prediction; None when they are in the same order.
+
+    None rather than ``arange``: the usual file is in the solution's order,
+    and the rows of a split can then be taken from the predictions directly.
+    """
     import numpy as np
 
     mine, theirs = predictions.id_bytes, solution.expected.array
-    if np.array_equal(mine, theirs):
-        return np.arange(len(theirs))
+    if solution.expected.in_order(mine):
+        return None
     sorter = np.argsort(mine, kind="stable")
     order = sorter[np.searchsorted(mine, theirs, sorter=sorter).clip(0, max(len(mine) - 1, 0))]
     if len(mine) != len(theirs) or not np.array_equal(mine[order], theirs):
@@ -181,14 +211,19 @@ def score_splits(challenge: Challenge, predictions: Predictions, solution: Solut
     scores: Scores = {}
     for split in SPLITS:
         rows = solution.rows(split)
-        if rows.size == 0:
+        if not rows.any():
             continue
         y_true = solution.targets[rows]
+        positions = rows if order is None else order[rows]
+        # Each form of the predictions (values, probabilities, labels) is cut out once per split, not once per metric.
+        cut: dict[str, Any] = {}
         scores[split] = {}
         for name in challenge.spec.metrics:
             metric = get_metric(name)
-            predicted = predictions.values if metric.needs == predictions.kind else _labels_from(predictions, classes)
-            scores[split][name] = _safe_score(metric, y_true, predicted[order[rows]], classes)
+            if metric.needs not in cut:
+                predicted = predictions.values if metric.needs == predictions.kind else _labels_from(predictions, classes)
+                cut[metric.needs] = predicted[positions]
+            scores[split][name] = _safe_score(metric, y_true, cut[metric.needs], classes)
     return scores
 
 

@@ -205,3 +205,87 @@ def test_scores_from_the_fast_readers_equal_the_strict_ones(challenges: dict[str
     strict_predictions = reader._strict_predictions(guess.encode(), challenge, strict_solution.ids, "predictions.csv")
     assert fast == score.score_splits(challenge, strict_predictions, strict_solution)
     assert isinstance(score.parse_solution(truth.encode(), challenge).expected, reader.ExpectedIds)
+
+
+# --------------------------------------------------------------------------
+# Large files are read a piece at a time; the edges of the pieces change nothing.
+
+
+@pytest.fixture
+def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pandas reads 1,024 rows at a time, newlines and commas are found 61 bytes at a time
+    (so scans end mid-cell), cells are cut out 777 rows at a time (so blocks end mid-chunk)."""
+    monkeypatch.setattr(reader, "PANDAS_FLOATS_FROM_ROWS", 1)
+    monkeypatch.setattr(reader, "_PANDAS_CHUNK_BYTES", 1)
+    monkeypatch.setattr(reader, "_SCAN_BYTES", 61)
+    monkeypatch.setattr(reader, "_CELL_ROWS", 777)
+
+
+def _many_rows(count: int, seed: int) -> tuple[list[str], list[str]]:
+    rng = random.Random(seed)
+    ids = [f"t{index}" for index in range(count)]
+    return ids, [repr(rng.gauss(0, 1e3)) for _ in ids]
+
+
+@pytest.mark.usefixtures("small_pieces")
+def test_numbers_read_in_many_chunks_equal_the_strict_reader(challenges: dict[str, Challenge]) -> None:
+    ids, values = _many_rows(5_000, seed=11)
+    data = ("id,y\n" + "".join(f"{i},{v}\n" for i, v in zip(ids, values))).encode()
+    fast = reader._fast_predictions(data, challenges["value"], ids)
+    assert fast is not None
+    _assert_same(fast, _strict(data, challenges["value"], ids))
+
+
+@pytest.mark.usefixtures("small_pieces")
+def test_a_bad_number_in_a_late_chunk_gets_the_strict_error(challenges: dict[str, Challenge]) -> None:
+    ids, values = _many_rows(5_000, seed=12)
+    values[3_500], values[4_999] = "nan", "1e400"
+    data = ("id,y\n" + "".join(f"{i},{v}\n" for i, v in zip(ids, values))).encode()
+    assert reader._fast_predictions(data, challenges["value"], ids) is None
+    error = _public(data, challenges["value"], ids)
+    assert error == _strict(data, challenges["value"], ids)
+    assert "not finite numbers at lines 3502, 5001" in error
+
+
+@pytest.mark.usefixtures("small_pieces")
+def test_labels_cut_out_in_many_blocks_equal_the_strict_reader(challenges: dict[str, Challenge]) -> None:
+    rng = random.Random(14)
+    ids = [f"t{index}" for index in range(5_000)]
+    labels = [rng.choice(["no", "yes"]) for _ in ids]
+    data = ("id,y\n" + "".join(f"{i},{label}\n" for i, label in zip(ids, labels))).encode()
+    fast = reader._fast_predictions(data, challenges["label"], ids)
+    assert fast is not None
+    _assert_same(fast, _strict(data, challenges["label"], ids))
+
+
+@pytest.mark.usefixtures("small_pieces")
+def test_a_solution_read_in_many_chunks_equals_pandas(challenges: dict[str, Challenge]) -> None:
+    ids, values = _many_rows(5_000, seed=13)
+    data = ("id,y,split\n" + "".join(f"{i},{v},{'public' if n % 3 else 'private'}\n" for n, (i, v) in enumerate(zip(ids, values)))).encode()
+    plain = _solution(score._plain_solution, data, challenges["value"])
+    assert plain != "not plain"
+    assert plain == _solution(score._pandas_solution, data, challenges["value"])
+
+
+# --------------------------------------------------------------------------
+# Memory: what scoring holds at once (the peak is measured in benchmarks/scoring.py).
+
+
+def test_the_solution_is_decrypted_without_a_second_copy(tmp_path: Path) -> None:
+    """Streamed decryption holds the plaintext once; reading the file, then decrypting it, held the file and the plaintext."""
+    import tracemalloc
+
+    from site_builder.private import decrypt_file, encrypt_bytes, generate_identity
+
+    identity, recipient = generate_identity()
+    plaintext = random.Random(5).randbytes(2**21)
+    path = tmp_path / "solution.csv.age"
+    path.write_bytes(encrypt_bytes(plaintext, recipient))
+    tracemalloc.start()
+    try:
+        decrypted = decrypt_file(path, identity)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert decrypted == plaintext
+    assert peak < 1.5 * len(plaintext)

@@ -173,3 +173,20 @@ def test_missing_key_says_how_to_provide_it(regression_challenge, tmp_path, monk
     code = main(["score", str(regression_challenge.directory), str(path), "--participant", "alice", "--results", str(regression_challenge.root / "results")])
     assert code == 1
     assert "SITE_BUILDER_AGE_KEY" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated"])
+def test_a_damaged_solution_is_a_clear_error(damage: str, regression_challenge, tmp_path, monkeypatch, capsys) -> None:
+    solution = regression_challenge.challenge.solution_path
+    ciphertext = bytearray(solution.read_bytes())
+    if damage == "flipped byte":
+        ciphertext[-20] ^= 1  # in the payload, past the header
+    else:
+        del ciphertext[-40:]
+    solution.write_bytes(bytes(ciphertext))
+    path = tmp_path / "predictions.csv"
+    _good_regression_predictions(regression_challenge).to_csv(path, index=False)
+    assert _score(regression_challenge, path, monkeypatch) == 1
+    error = capsys.readouterr().err
+    assert "cannot decrypt" in error and "damaged" in error
+    assert _records(regression_challenge) == []
