@@ -2422,10 +2422,10 @@ class BuildManifest:
         if keys.full_key(key, state.reach) != state.full_key:
             return None
         try:
-            current = os.stat(os.path.join(self.out, path))
+            current = _file_stat(os.path.join(self.out, path))
         except OSError:
             return None
-        return entry if (current.st_ino, current.st_size, current.st_mtime_ns) == stat else None
+        return entry if current == stat else None
 
 
 # --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -227,10 +228,14 @@ def _many_rows(count: int, seed: int) -> tuple[list[str], list[str]]:
     return ids, [repr(rng.gauss(0, 1e3)) for _ in ids]
 
 
+def _csv(header: str, rows: Iterable[Iterable[str]]) -> bytes:
+    return (header + "\n" + "".join(",".join(row) + "\n" for row in rows)).encode()
+
+
 @pytest.mark.usefixtures("small_pieces")
 def test_numbers_read_in_many_chunks_equal_the_strict_reader(challenges: dict[str, Challenge]) -> None:
     ids, values = _many_rows(5_000, seed=11)
-    data = ("id,y\n" + "".join(f"{i},{v}\n" for i, v in zip(ids, values))).encode()
+    data = _csv("id,y", zip(ids, values))
     fast = reader._fast_predictions(data, challenges["value"], ids)
     assert fast is not None
     _assert_same(fast, _strict(data, challenges["value"], ids))
@@ -240,7 +245,7 @@ def test_numbers_read_in_many_chunks_equal_the_strict_reader(challenges: dict[st
 def test_a_bad_number_in_a_late_chunk_gets_the_strict_error(challenges: dict[str, Challenge]) -> None:
     ids, values = _many_rows(5_000, seed=12)
     values[3_500], values[4_999] = "nan", "1e400"
-    data = ("id,y\n" + "".join(f"{i},{v}\n" for i, v in zip(ids, values))).encode()
+    data = _csv("id,y", zip(ids, values))
     assert reader._fast_predictions(data, challenges["value"], ids) is None
     error = _public(data, challenges["value"], ids)
     assert error == _strict(data, challenges["value"], ids)
@@ -252,7 +257,7 @@ def test_labels_cut_out_in_many_blocks_equal_the_strict_reader(challenges: dict[
     rng = random.Random(14)
     ids = [f"t{index}" for index in range(5_000)]
     labels = [rng.choice(["no", "yes"]) for _ in ids]
-    data = ("id,y\n" + "".join(f"{i},{label}\n" for i, label in zip(ids, labels))).encode()
+    data = _csv("id,y", zip(ids, labels))
     fast = reader._fast_predictions(data, challenges["label"], ids)
     assert fast is not None
     _assert_same(fast, _strict(data, challenges["label"], ids))
@@ -261,7 +266,7 @@ def test_labels_cut_out_in_many_blocks_equal_the_strict_reader(challenges: dict[
 @pytest.mark.usefixtures("small_pieces")
 def test_a_solution_read_in_many_chunks_equals_pandas(challenges: dict[str, Challenge]) -> None:
     ids, values = _many_rows(5_000, seed=13)
-    data = ("id,y,split\n" + "".join(f"{i},{v},{'public' if n % 3 else 'private'}\n" for n, (i, v) in enumerate(zip(ids, values)))).encode()
+    data = _csv("id,y,split", ((i, v, "public" if n % 3 else "private") for n, (i, v) in enumerate(zip(ids, values))))
     plain = _solution(score._plain_solution, data, challenges["value"])
     assert plain != "not plain"
     assert plain == _solution(score._pandas_solution, data, challenges["value"])
