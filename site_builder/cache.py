@@ -10,7 +10,8 @@ produces the same bytes; only its speed differs.
 :class:`Fingerprints` digests model objects (dataclasses, records, paths,
 validated specs) through :mod:`pickle`, whose encoding is exact (a float
 keeps every bit, a tuple differs from a list), so equal digests mean equal
-values.
+values; with its memo off, equal values also mean equal digests, however
+their objects are shared.
 """
 
 from __future__ import annotations
@@ -160,7 +161,10 @@ class Fingerprints:
     another digest they appear as their own digest. ``custom`` maps a type to
     a function returning the plain data that fully describes an instance.
     Dataclass fields whose metadata holds ``{"content": False}`` are skipped:
-    they hold services or back-references, never something a page shows.
+    they hold services or back-references, never something a page shows. A
+    field whose metadata holds ``{"digest": "<other field>"}`` is described by
+    that other field when it is set: the digest of the bytes the field's value
+    was parsed from, cheaper to pickle than the value and as exact.
     """
 
     def __init__(self, entities: tuple[type, ...] = (), custom: dict[type, Callable[[Any], Any]] | None = None) -> None:
@@ -206,8 +210,17 @@ class Fingerprints:
             if issubclass(kind, custom_kind):
                 return lambda value, top: (_node, (name, describe(value)))
         if dataclasses.is_dataclass(kind):
-            fields = tuple(field.name for field in dataclasses.fields(kind) if field.metadata.get("content", True))
-            return lambda value, top: (_node, (name, tuple(getattr(value, field) for field in fields)))
+            fields = [field for field in dataclasses.fields(kind) if field.metadata.get("content", True)]
+            plain = tuple(field.name for field in fields)
+            by_digest = tuple((field.name, field.metadata["digest"]) for field in fields if "digest" in field.metadata)
+            if not by_digest:
+                return lambda value, top: (_node, (name, tuple(getattr(value, field) for field in plain)))
+
+            def described(value: Any, top: Any) -> Any:
+                replaced = {field: "digest " + digest for field, source in by_digest if (digest := getattr(value, source))}
+                return (_node, (name, tuple(replaced.get(field) or getattr(value, field) for field in plain)))
+
+            return described
         if callable(getattr(kind, "model_dump_json", None)) and not issubclass(kind, type):
             return lambda value, top: (_node, (name, value.model_dump_json()))  # a pydantic model: its validated content
         return lambda value, top: NotImplemented
@@ -216,8 +229,14 @@ class Fingerprints:
 class _FingerprintPickler(pickle.Pickler):
     def __init__(self, buffer: io.BytesIO, owner: Fingerprints, top: Any) -> None:
         super().__init__(buffer, protocol=5)
+        # No memo: with it, an object met twice is written the second time as a
+        # reference, so equal values shared differently (one string object in
+        # two places, or two equal strings) would get different digests.
+        self.fast = True
         self.owner = owner
         self.top = top
 
     def reducer_override(self, obj: Any) -> Any:
+        if obj is _node:  # in every reduction: pickle's own way, without a call
+            return NotImplemented
         return self.owner.describe(obj, self.top)

@@ -216,24 +216,27 @@ def load_records(results: Path, challenge: str | None = None) -> list[dict[str, 
     A file that is not a valid record is skipped with a warning rather than
     taking the whole board down.
     """
-    base = Path(results)
-    if challenge:
-        folders = [base / challenge]
-    elif base.is_dir():
-        folders = sorted(child for child in base.iterdir() if child.is_dir())
-    else:
-        folders = []
+    folders = [Path(results) / challenge] if challenge else record_folders(Path(results))
     records: list[dict[str, Any]] = []
     for folder in folders:
-        for path in _record_files(folder):
+        for path in record_files(folder):
             record = _read_record(path)
             if record is not None:
                 records.append(record)
-    records.sort(key=lambda r: (r["challenge"], r["submitted_at"], r["participant"], r["submission_id"]))
+    records.sort(key=record_sort_key)
     return records
 
 
-def _record_files(folder: Path) -> list[str]:
+def record_sort_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (record["challenge"], record["submitted_at"], record["participant"], record["submission_id"])
+
+
+def record_folders(results: Path) -> list[Path]:
+    """The challenge folders under ``results``, by name."""
+    return sorted(child for child in results.iterdir() if child.is_dir()) if results.is_dir() else []
+
+
+def record_files(folder: Path) -> list[str]:
     """The ``*.json`` files directly in ``folder``, by name.
 
     Plain strings and one ``scandir``: over ten thousand records, ``Path.glob``
@@ -256,14 +259,25 @@ def _read_record(path: Path | str) -> dict[str, Any] | None:
 
     try:
         with open(path, "rb") as handle:
-            record = json.loads(handle.read().decode("utf-8"))
-    except (OSError, ValueError) as error:
+            data = handle.read()
+    except OSError as error:
         warnings.warn(f"{path}: skipped, not a readable record ({error})", stacklevel=3)
         return None
-    if not isinstance(record, dict) or any(field not in record for field in _REQUIRED_FIELDS):
-        warnings.warn(f"{path}: skipped, a record needs the fields {', '.join(_REQUIRED_FIELDS)}", stacklevel=3)
-        return None
+    record, problem = parse_record(data, path)
+    if problem is not None:
+        warnings.warn(problem, stacklevel=3)
     return record
+
+
+def parse_record(data: bytes, path: Path | str) -> tuple[dict[str, Any] | None, str | None]:
+    """The record in ``data`` (the file ``path``), or None and why it is not one."""
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except ValueError as error:
+        return None, f"{path}: skipped, not a readable record ({error})"
+    if not isinstance(record, dict) or any(field not in record for field in _REQUIRED_FIELDS):
+        return None, f"{path}: skipped, a record needs the fields {', '.join(_REQUIRED_FIELDS)}"
+    return record, None
 
 
 def find_record(results: Path, challenge: str, participant: str, submission_id: str) -> dict[str, Any] | None:
