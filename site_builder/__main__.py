@@ -1,5 +1,5 @@
 """``python -m site_builder`` runs the command-line interface."""
 
-from site_builder.cli import main
+from site_builder.cli import run
 
-raise SystemExit(main())
+run()

@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import operator
 import os
 import pickle
 import tempfile
@@ -211,19 +212,30 @@ class Fingerprints:
                 return lambda value, top: (_node, (name, describe(value)))
         if dataclasses.is_dataclass(kind):
             fields = [field for field in dataclasses.fields(kind) if field.metadata.get("content", True)]
-            plain = tuple(field.name for field in fields)
-            by_digest = tuple((field.name, field.metadata["digest"]) for field in fields if "digest" in field.metadata)
+            values = _values_of([field.name for field in fields])
+            by_digest = [(index, field.metadata["digest"]) for index, field in enumerate(fields) if "digest" in field.metadata]
             if not by_digest:
-                return lambda value, top: (_node, (name, tuple(getattr(value, field) for field in plain)))
+                return lambda value, top: (_node, (name, values(value)))
 
             def described(value: Any, top: Any) -> Any:
-                replaced = {field: "digest " + digest for field, source in by_digest if (digest := getattr(value, source))}
-                return (_node, (name, tuple(replaced.get(field) or getattr(value, field) for field in plain)))
+                found = list(values(value))
+                for index, source in by_digest:
+                    digest = getattr(value, source)
+                    if digest:
+                        found[index] = "digest " + digest
+                return (_node, (name, tuple(found)))
 
             return described
         if callable(getattr(kind, "model_dump_json", None)) and not issubclass(kind, type):
             return lambda value, top: (_node, (name, value.model_dump_json()))  # a pydantic model: its validated content
         return lambda value, top: NotImplemented
+
+
+def _values_of(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
+    """The tuple of an object's values of ``names``; for two or more, attrgetter makes it in one C call."""
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    return lambda value: tuple(getattr(value, name) for name in names)
 
 
 class _FingerprintPickler(pickle.Pickler):

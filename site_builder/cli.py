@@ -263,6 +263,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     report = build_site(Path(args.root), _results(args), Path(args.out), now=_now(args.now), repository_url=_repository_url(args))
     print(report)
+    global _nothing_left_to_clean
+    _nothing_left_to_clean = True
     return 0
 
 
@@ -392,6 +394,28 @@ def _add_github_verbs(verbs: argparse._SubParsersAction) -> None:  # type: ignor
     except ImportError:
         return
     add_verbs(verbs)
+
+
+# Set by a command that has written and closed everything it made, so the
+# process may end without freeing its objects one by one (see run()).
+_nothing_left_to_clean = False
+
+
+def run() -> None:
+    """The ``site-builder`` program: :func:`main`, then the process ends.
+
+    A build holds millions of small objects when it is done; freeing them
+    one by one at interpreter exit took half a second at 10,000
+    submissions, for memory the operating system takes back anyway. After a
+    command that has closed all it opened, the process ends at once;
+    other commands exit normally, so temporary folders are still removed.
+    """
+    code = main()
+    if _nothing_left_to_clean:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
