@@ -16,7 +16,8 @@ hole is a file written again within the same clock tick as the read, with
 the same size: such "racily clean" entries, changed less than
 :data:`RACY_SECONDS` before the build began, are not remembered, so they are
 read again next time. On a fresh checkout every identity is new and every
-file is read: the site is the same, only slower to build.
+file is read again, but one whose bytes have the digest remembered for its
+name is not parsed again.
 
 Entries are stored as JSON (never unpickled: a cache restored from elsewhere
 is data, not code), one table per folder, holding only what the last build
@@ -110,7 +111,11 @@ class FolderIndex:
             identity = identity_of(os.fstat(handle.fileno()))
             data = handle.read()
         digest = file_digest(data)
-        value = parse(data)
+        entry = self.previous.get(name)
+        if isinstance(entry, list) and len(entry) == 7 and entry[5] == digest:
+            value = entry[6]  # a new file with the same bytes (a fresh checkout): parsed already
+        else:
+            value = parse(data)
         self.remember(name, identity, digest, value)
         return digest, value
 

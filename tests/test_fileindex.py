@@ -196,3 +196,28 @@ def test_a_build_leaves_the_garbage_collector_as_it_found_it(fixture: SiteFixtur
         assert not gc.isenabled() and gc.get_freeze_count() == 0
     finally:
         gc.enable()
+
+
+def test_a_fresh_copy_of_unchanged_records_is_read_but_not_parsed_again(
+    fixture: SiteFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on a fresh checkout: every file is new (another inode), its bytes are not."""
+    out = tmp_path / "site"
+    _build(fixture, out)
+    for record in (fixture.results / "alpha").glob("*.json"):
+        data = record.read_bytes()
+        record.unlink()
+        record.write_bytes(data)
+    edited = fixture.results / "alpha" / "alice--a1.json"
+    edited.write_bytes(edited.read_bytes().replace(b"0.812345", b"0.612345"))
+    parsed: list[str] = []
+    original = render._parse_record
+
+    def counting(path: str, data: bytes):  # noqa: ANN202
+        parsed.append(os.path.basename(path))
+        return original(path, data)
+
+    monkeypatch.setattr(render, "_parse_record", counting)
+    _build(fixture, out)
+    assert parsed == ["alice--a1.json"]
+    assert _tree(out) == _reference(fixture, tmp_path / "reference")
