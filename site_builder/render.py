@@ -554,8 +554,15 @@ def format_timestamp(value: str | datetime | None) -> str:
     """``2026-11-22 10:00 UTC``: minutes are enough for a reader."""
     if value is None or value == "":
         return "–"
-    moment = parse_timestamp(value) if isinstance(value, str) else value.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, str):
+        return _format_timestamp_text(value)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@functools.lru_cache(maxsize=65536)
+def _format_timestamp_text(text: str) -> str:
+    """A record's timestamp as shown; a large site shows each on several pages and in its chart."""
+    return parse_timestamp(text).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def format_date(moment: datetime) -> str:
@@ -1335,8 +1342,10 @@ def _snapshot_file_digest(directory: str, name: str, index: FolderIndex | None, 
 def _snapshot_names(folder: str | Path, record: Mapping[str, Any]) -> list[str]:
     """The files the record lists, or for a record that lists none, every regular file of the snapshot."""
     names = sorted(str(entry.get("name", "")) for entry in record.get("files") or [] if isinstance(entry, Mapping))
+    if names:
+        return names
     directory = Path(folder)
-    if not names and directory.is_dir():
+    if directory.is_dir():
         names = sorted(
             path.relative_to(directory).as_posix()
             for path in directory.rglob("*")
@@ -2614,12 +2623,20 @@ def build_site(
     The cache (default ``<root>/.cache/site-builder``) only saves time: a
     build without it, or with a stale or damaged one, writes the same bytes.
     ``workers`` processes render the pages (default: the available cores).
+    A second build into the same folder waits for the first to end.
     """
     root, results, out = Path(root), Path(results), Path(out)
     cache_folder = Path(cache_dir) if cache_dir is not None else default_cache_folder(root)
     _check_not_inside(out, root, results, *([cache_folder] if use_cache else []))
+    with _building_into(Path(os.path.abspath(out))):
+        return _build_site(root, results, out, now, repository_url, cache_folder if use_cache else None, workers)
+
+
+def _build_site(
+    root: Path, results: Path, out: Path, now: datetime, repository_url: str | None, cache_folder: Path | None, workers: int | None
+) -> BuildReport:
     _restore_site(Path(os.path.abspath(out)))  # before the last build's pages are looked for there
-    cache = ContentCache(cache_folder) if use_cache else None
+    cache = ContentCache(cache_folder) if cache_folder is not None else None
     inputs = InputIndexes(cache, code_salt())
     with _long_lived_objects():
         site = gather_site(root, results, now=now, repository_url=repository_url, inputs=inputs)
@@ -2645,6 +2662,34 @@ def build_site(
         warnings=tuple(site.warnings),
         rendered=output.rendered,
     )
+
+
+@contextlib.contextmanager
+def _building_into(out: Path) -> Iterator[None]:
+    """One build at a time beside ``out``: a lock on the folder that holds it.
+
+    A build clears the staging folders a killed build left beside the site,
+    so two builds at once would delete each other's. The lock is on the
+    parent folder itself (no lock file left lying in a repository); two
+    sites in the same folder therefore build one after the other. The
+    system releases it when its holder ends, even killed.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: builds are not serialized
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(out.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"site-builder: another build is writing beside {out}; waiting for it to end", file=sys.stderr, flush=True)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 @contextlib.contextmanager

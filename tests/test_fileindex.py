@@ -221,3 +221,4 @@ def test_a_fresh_copy_of_unchanged_records_is_read_but_not_parsed_again(
     _build(fixture, out)
     assert parsed == ["alice--a1.json"]
     assert _tree(out) == _reference(fixture, tmp_path / "reference")
+

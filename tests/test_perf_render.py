@@ -7,6 +7,7 @@ lexer patterns) never changes a byte of the site.
 
 from __future__ import annotations
 
+import os
 import sysconfig
 from datetime import datetime, timezone
 from pathlib import Path
@@ -176,6 +177,40 @@ def test_pages_rendered_by_worker_processes_are_the_same(fixture: SiteFixture, t
     report = _build(fixture, out, workers=2, use_cache=False)
     assert report.rendered == report.pages
     assert _tree(out) == _reference(fixture, tmp_path, "reference")
+
+
+def test_a_second_build_into_the_same_folder_waits_for_the_first(
+    fixture: SiteFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build removes the staging folders it finds beside the site: two at once would delete each
+    other's. Here the test holds the lock a running build would hold."""
+    import fcntl
+    import threading
+
+    out = tmp_path / "sites" / "site"
+    out.parent.mkdir()
+    started = threading.Event()
+    original = render._build_site
+
+    def build_body(*args):  # noqa: ANN002, ANN202
+        started.set()
+        return original(*args)
+
+    monkeypatch.setattr(render, "_build_site", build_body)
+    holder = os.open(out.parent, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    reports: list[render.BuildReport] = []
+    waiting = threading.Thread(target=lambda: reports.append(_build(fixture, out)))
+    try:
+        waiting.start()
+        assert not started.wait(timeout=1.5), "the build began while another held the folder"
+    finally:
+        os.close(holder)
+    assert started.wait(timeout=30)
+    waiting.join(timeout=120)
+    assert not waiting.is_alive() and reports and reports[0].pages > 0
+    assert _tree(out) == _reference(fixture, tmp_path, "reference")
+    assert sorted(path.name for path in out.parent.iterdir()) == ["site"]
 
 
 def test_the_cache_lives_outside_the_site(fixture: SiteFixture, tmp_path: Path) -> None:
