@@ -97,7 +97,12 @@ def network_is_cut() -> bool:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    """Score with the network cut: the child re-runs this verb under ``unshare --net``."""
+    """Score with the network cut: the child re-runs this verb under ``unshare --net``.
+
+    Scoring runs no participant code, but this step holds the private key:
+    where ``SITE_BUILDER_REQUIRE_ISOLATION`` names ``network-namespace``, a
+    machine that cannot cut the network fails the step instead.
+    """
     if not args.no_isolation and os.environ.get("SITE_BUILDER_OFFLINE") != "1":
         prefix = offline_prefix()
         if prefix is not None:
@@ -105,9 +110,28 @@ def cmd_score(args: argparse.Namespace) -> int:
             child = subprocess.run([*prefix, sys.executable, "-m", "site_builder", *argv], env={**os.environ, "SITE_BUILDER_OFFLINE": "1"})
             return child.returncode
         print("network: NOT cut (unshare is not available on this machine)")
+        _check_network_cut_not_required()
     elif os.environ.get("SITE_BUILDER_OFFLINE") == "1":
-        print(f"network: {'cut (unshare --net)' if network_is_cut() else 'NOT cut'}")
+        cut = network_is_cut()
+        print(f"network: {'cut (unshare --net)' if cut else 'NOT cut'}")
+        if not cut:
+            _check_network_cut_not_required()
+    else:
+        _check_network_cut_not_required()
     return _score_here(args)
+
+
+def _check_network_cut_not_required() -> None:
+    """Fail closed when the pipeline demands a network namespace (see run.REQUIRE_ISOLATION_VARIABLE)."""
+    from site_builder.run import REQUIRE_ISOLATION_VARIABLE
+
+    wanted = [label.strip() for label in os.environ.get(REQUIRE_ISOLATION_VARIABLE, "").split(",")]
+    if "network-namespace" in wanted:
+        raise SiteBuilderError(
+            f"the network could not be cut for scoring and {REQUIRE_ISOLATION_VARIABLE} demands a network namespace, "
+            "so nothing was scored. On Ubuntu 24.04 allow user namespaces "
+            "(sysctl kernel.apparmor_restrict_unprivileged_userns=0) or run as root"
+        )
 
 
 def _score_here(args: argparse.Namespace) -> int:

@@ -190,6 +190,18 @@ def test_every_job_that_runs_participant_code_allows_user_namespaces_and_require
     assert ("submission.yml", "run") in runners
 
 
+def test_the_step_that_holds_the_private_key_cuts_the_network_or_fails() -> None:
+    """`gh score` decrypts with the key; it must never run with the network up."""
+    import site_builder.run as run_module
+
+    scoring = [(name, job_name, step) for name, job_name, step in steps() if re.search(r"\bsite-builder\s+gh\s+score\b", step.get("run", ""))]
+    assert scoring
+    for name, job_name, step in scoring:
+        env = step.get("env") or {}
+        wanted = {label.strip() for label in str(env.get(run_module.REQUIRE_ISOLATION_VARIABLE, "")).split(",")}
+        assert "network-namespace" in wanted, f"{name}:{job_name}: {step.get('name')} may score with the network up"
+
+
 def test_every_sysctl_step_is_the_one_the_fake_runner_skips() -> None:
     """The local runner executes run: steps; a sysctl on the test machine must never be one of them."""
     for name, job_name, step in steps():
