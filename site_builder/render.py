@@ -80,6 +80,13 @@ MARKER_TEXT = b"Built by site-builder. This folder is replaced as a whole on eve
 MAX_SHOWN_BYTES = 512 * 1024
 MAX_SHOWN_LINES = 2000
 MAX_DIFF_LINES = 2000
+# A participant's README is rendered up to this size: Markdown costs up to about
+# 30 µs a byte on hostile input, and every cold build renders every README.
+MAX_README_BYTES = 32 * 1024
+README_CUT_NOTE = (
+    '\n<p class="note">This README is longer than 32 KB: only its beginning is shown here. '
+    "The whole file is in the list of files below.</p>\n"
+)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 CSV_DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -1764,16 +1771,24 @@ def _attach_snapshots(model: ChallengeModel, results: Path, repository_url: str 
 
 
 def _submission_readme(contents: Mapping[str, bytes | None], files: Sequence[SourceFile]) -> str | None:
+    """A submission's README as HTML: its first :data:`MAX_README_BYTES`, cut at a line end."""
     for name in ("README.md", "readme.md", "Readme.md"):
         data = contents.get(name)
         if data:
-            text = data.decode("utf-8", errors="replace")
+            shown = data
+            if len(data) > MAX_README_BYTES:
+                cut = data.rfind(b"\n", 0, MAX_README_BYTES)
+                shown = data[: cut if cut > 0 else MAX_README_BYTES]
+            text = shown.decode("utf-8", errors="replace")
             anchors = sorted((source.name, source.anchor) for source in files)
 
             def render() -> str:
                 return render_markdown(text, _submission_url_mapper(files), link_rel="noopener noreferrer nofollow ugc")
 
-            return _cached_text("readme", render, text, json.dumps(anchors))
+            html = _cached_text("readme", render, text, json.dumps(anchors))
+            if shown is not data:
+                html += README_CUT_NOTE
+            return html
     return None
 
 

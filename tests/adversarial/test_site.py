@@ -200,3 +200,19 @@ def test_the_build_writes_nothing_from_a_snapshot_as_a_page(workspace: Workspace
     """A submitted file named like a page stays inside its snapshot's listing."""
     for name in hostile.HOSTILE_FILE_NAMES:
         assert not list(workspace.site.rglob(Path(name).name))
+
+
+def test_a_huge_hostile_submission_readme_is_cut_and_renders_in_bounded_time() -> None:
+    """Every cold build renders every README: one participant's megabyte of '[' must not cost minutes."""
+    code = (
+        "from site_builder import render\n"
+        "html = render._submission_readme({'README.md': b'[' * (1 << 20)}, [])\n"
+        "assert html.endswith(render.README_CUT_NOTE), html[-200:]\n"
+        "assert len(html) < 3 * render.MAX_README_BYTES\n"
+        "small = render._submission_readme({'README.md': b'# Notes\\nshort'}, [])\n"
+        "assert 'only its beginning' not in small and 'Notes' in small\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], timeout=20, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 20
