@@ -227,8 +227,9 @@ def load_records(results: Path, challenge: str | None = None) -> list[dict[str, 
     return records
 
 
-def record_sort_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (record["challenge"], record["submitted_at"], record["participant"], record["submission_id"])
+def record_sort_key(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """Challenge, time, participant, id; as text, so a record with a number where text belongs cannot break the sort."""
+    return (str(record["challenge"]), str(record["submitted_at"]), str(record["participant"]), str(record["submission_id"]))
 
 
 def record_folders(results: Path) -> list[Path]:
