@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -380,11 +381,17 @@ class Runner:
             return True, f"downloaded {name}", {}
         if action == "actions/deploy-pages":
             assert self.published is not None
-            if self.published.exists():
-                shutil.rmtree(self.published)
-            shutil.copytree(result.artifacts["github-pages"], self.published)
+            # pages.yml's deploy job sits in the "pages-deploy" concurrency group: GitHub runs
+            # one at a time, so concurrent runs here deploy one at a time too.
+            with _DEPLOYING:
+                if self.published.exists():
+                    shutil.rmtree(self.published)
+                shutil.copytree(result.artifacts["github-pages"], self.published)
             return True, "deployed", {"page_url": "https://org.github.io/hack/"}
         raise AssertionError(f"the runner does not simulate {action}")
+
+
+_DEPLOYING = threading.Lock()
 
 
 def _environment(job: Mapping[str, Any]) -> str | None:
