@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from site_builder import __version__
 from site_builder.errors import SiteBuilderError
@@ -262,10 +263,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     from site_builder.render import build_site
 
     report = build_site(Path(args.root), _results(args), Path(args.out), now=_now(args.now), repository_url=_repository_url(args))
-    print(report)
+    print_build_report(report)
     global _nothing_left_to_clean
     _nothing_left_to_clean = True
     return 0
+
+
+def print_build_report(report: Any) -> None:
+    """The build's summary on stdout; each record or file it left out on stderr, with why."""
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(report.summary())
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

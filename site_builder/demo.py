@@ -82,6 +82,7 @@ def replay(workspace, *, progress: bool = True, workers: int | None = None) -> l
 def run_demo(directory: Path, *, serve_site: bool, port: int, now: datetime) -> int:
     """Create (or reuse) the demo workspace in ``directory``, then build and serve."""
     from site_builder.evaluate import summary_table
+    from site_builder.cli import print_build_report
     from site_builder.examples import DEMO_KEY_FILE, write_demo_workspace
     from site_builder.render import build_site
 
@@ -96,7 +97,7 @@ def run_demo(directory: Path, *, serve_site: bool, port: int, now: datetime) -> 
         print(summary_table(replay(workspace)))
     site = directory / "_site"
     report = build_site(directory, directory / "results", site, now=now)
-    print(report)
+    print_build_report(report)
     print(f"site: {site.resolve() / 'index.html'}")
     if serve_site:
         from site_builder.serve import serve

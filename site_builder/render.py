@@ -546,6 +546,16 @@ class BuildReport:
     warnings: tuple[str, ...]
     rendered: int = 0  # pages rendered; the others were kept from the previous build
 
+    def summary(self) -> str:
+        """One line for the person who ran the build: what is there and what this build did."""
+        kept = self.pages - self.rendered
+        return (
+            f"built {self.out}: {self.pages:,} pages ({self.rendered:,} rendered, {kept:,} kept from the last build), "
+            f"{self.changed:,} files written, {self.removed:,} removed; "
+            f"{self.challenges:,} challenge{'' if self.challenges == 1 else 's'}, {self.records:,} record{'' if self.records == 1 else 's'}"
+            + (f"; {len(self.warnings):,} warning{'' if len(self.warnings) == 1 else 's'}" if self.warnings else "")
+        )
+
 
 # --------------------------------------------------------------------------
 # Formatting, shared by the model and the templates.

@@ -37,9 +37,24 @@ def test_a_build_run_as_a_program_reports_and_ends_at_once_with_its_output_flush
                "--out", str(tmp_path / "site"), "--now", "2026-12-01T12:00:00Z"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("BuildReport(") and done.stdout.endswith(")\n") and "warnings=" in done.stdout
+    assert done.stdout.startswith(f"built {tmp_path / 'site'}: ") and done.stdout.endswith("records\n"), done.stdout
     assert (tmp_path / "site" / "index.html").is_file() and (tmp_path / "site" / "results.json").is_file()
 
     refused = subprocess.run([*command[:-4], "--out", str(fixture.results), "--now", "2026-12-01T12:00:00Z"],
                              capture_output=True, text=True, timeout=300)  # fmt: skip
     assert refused.returncode == 1 and "choose another --out" in refused.stderr
+
+
+def test_the_build_summary_says_what_was_built_and_what_was_left_out(tmp_path, capsys) -> None:  # noqa: ANN001
+    from site_builder.cli import print_build_report
+    from site_builder.render import BuildReport
+
+    report = BuildReport(out=tmp_path / "site", challenges=2, records=1, pages=12, files=20, changed=3, removed=1,
+                         warnings=("record 'x'/'a'/'1': skipped, no such challenge",), rendered=4)  # fmt: skip
+    print_build_report(report)
+    captured = capsys.readouterr()
+    assert captured.out == (
+        f"built {tmp_path / 'site'}: 12 pages (4 rendered, 8 kept from the last build), 3 files written, 1 removed; "
+        "2 challenges, 1 record; 1 warning\n"
+    )
+    assert captured.err == "warning: record 'x'/'a'/'1': skipped, no such challenge\n"
