@@ -2663,11 +2663,11 @@ def _build_site(
     _restore_site(Path(os.path.abspath(out)))  # before the last build's pages are looked for there
     cache = ContentCache(cache_folder) if cache_folder is not None else None
     inputs = InputIndexes(cache, code_salt())
-    with _long_lived_objects():
-        site = gather_site(root, results, now=now, repository_url=repository_url, inputs=inputs)
-        salt = environment_salt(site.override_templates)
-        previous = BuildManifest.load(cache, out) if cache is not None else None
     try:
+        with _long_lived_objects():
+            site = gather_site(root, results, now=now, repository_url=repository_url, inputs=inputs)
+            salt = environment_salt(site.override_templates)
+            previous = BuildManifest.load(cache, out) if cache is not None else None
         output = render_site(site, cache=cache, previous=previous, salt=salt, workers=workers or default_workers())
         published = _publish(output, out)
         inputs.save()

@@ -190,6 +190,9 @@ def test_few_and_many_pages_highlight_to_the_same_bytes(fixture: SiteFixture, tm
 def test_a_build_leaves_the_garbage_collector_as_it_found_it(fixture: SiteFixture, tmp_path: Path) -> None:
     _build(fixture, tmp_path / "site")
     assert gc.isenabled() and gc.get_freeze_count() == 0
+    with pytest.raises(render.RenderError):
+        build_site(fixture.root, fixture.results, tmp_path / "failed", now=fixture.now, repository_url="ftp://example.org")
+    assert gc.isenabled() and gc.get_freeze_count() == 0
     gc.disable()
     try:
         _build(fixture, tmp_path / "site")
