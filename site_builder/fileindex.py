@@ -83,10 +83,15 @@ class FolderIndex:
         entries = document.get("entries")
         return entries if isinstance(entries, dict) else {}
 
+    def _entry(self, name: str) -> list[Any] | None:
+        """The remembered entry of ``name``: identity (5 numbers), digest, value; None if none or malformed."""
+        entry = self.previous.get(name)
+        return entry if isinstance(entry, list) and len(entry) == 7 else None
+
     def lookup(self, name: str, identity: Identity) -> tuple[str, Any] | None:
         """The digest and value remembered for ``name`` if the file still has this identity."""
-        entry = self.previous.get(name)
-        if not isinstance(entry, list) or len(entry) != 7 or tuple(entry[:5]) != identity:
+        entry = self._entry(name)
+        if entry is None or tuple(entry[:5]) != identity:
             return None
         self.used[name] = entry
         return entry[5], entry[6]
@@ -111,8 +116,8 @@ class FolderIndex:
             identity = identity_of(os.fstat(handle.fileno()))
             data = handle.read()
         digest = file_digest(data)
-        entry = self.previous.get(name)
-        if isinstance(entry, list) and len(entry) == 7 and entry[5] == digest:
+        entry = self._entry(name)
+        if entry is not None and entry[5] == digest:
             value = entry[6]  # a new file with the same bytes (a fresh checkout): parsed already
         else:
             value = parse(data)

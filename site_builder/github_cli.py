@@ -110,23 +110,22 @@ def cmd_score(args: argparse.Namespace) -> int:
             child = subprocess.run([*prefix, sys.executable, "-m", "site_builder", *argv], env={**os.environ, "SITE_BUILDER_OFFLINE": "1"})
             return child.returncode
         print("network: NOT cut (unshare is not available on this machine)")
-        _check_network_cut_not_required()
+        cut = False
     elif os.environ.get("SITE_BUILDER_OFFLINE") == "1":
         cut = network_is_cut()
         print(f"network: {'cut (unshare --net)' if cut else 'NOT cut'}")
-        if not cut:
-            _check_network_cut_not_required()
     else:
+        cut = False
+    if not cut:
         _check_network_cut_not_required()
     return _score_here(args)
 
 
 def _check_network_cut_not_required() -> None:
     """Fail closed when the pipeline demands a network namespace (see run.REQUIRE_ISOLATION_VARIABLE)."""
-    from site_builder.run import REQUIRE_ISOLATION_VARIABLE
+    from site_builder.run import REQUIRE_ISOLATION_VARIABLE, required_isolation
 
-    wanted = [label.strip() for label in os.environ.get(REQUIRE_ISOLATION_VARIABLE, "").split(",")]
-    if "network-namespace" in wanted:
+    if "network-namespace" in required_isolation():
         raise SiteBuilderError(
             f"the network could not be cut for scoring and {REQUIRE_ISOLATION_VARIABLE} demands a network namespace, "
             "so nothing was scored. On Ubuntu 24.04 allow user namespaces "

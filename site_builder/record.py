@@ -262,7 +262,7 @@ def _read_record(path: Path | str) -> dict[str, Any] | None:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as error:
-        warnings.warn(f"{path}: skipped, not a readable record ({error})", stacklevel=3)
+        warnings.warn(unreadable_record(path, error), stacklevel=3)
         return None
     record, problem = parse_record(data, path)
     if problem is not None:
@@ -275,10 +275,15 @@ def parse_record(data: bytes, path: Path | str) -> tuple[dict[str, Any] | None, 
     try:
         record = json.loads(data.decode("utf-8"))
     except ValueError as error:
-        return None, f"{path}: skipped, not a readable record ({error})"
+        return None, unreadable_record(path, error)
     if not isinstance(record, dict) or any(field not in record for field in _REQUIRED_FIELDS):
         return None, f"{path}: skipped, a record needs the fields {', '.join(_REQUIRED_FIELDS)}"
     return record, None
+
+
+def unreadable_record(path: Path | str, error: Exception) -> str:
+    """Why a record file was skipped: it could not be read or decoded."""
+    return f"{path}: skipped, not a readable record ({error})"
 
 
 def find_record(results: Path, challenge: str, participant: str, submission_id: str) -> dict[str, Any] | None:

@@ -1607,7 +1607,7 @@ def _valid_records(
 
     ``digests`` receives the digest of each record's file, by the record's ``id``.
     """
-    from site_builder.record import record_files, record_folders, record_sort_key
+    from site_builder.record import record_files, record_folders, record_sort_key, unreadable_record
 
     loaded: list[dict[str, Any]] = []
     for folder in record_folders(results):
@@ -1616,7 +1616,7 @@ def _valid_records(
             try:
                 digest, (record, problem) = index.read(os.path.basename(path), functools.partial(_parse_record, path))
             except OSError as error:
-                problems.append(f"{path}: skipped, not a readable record ({error})")
+                problems.append(unreadable_record(path, error))
                 continue
             if problem is not None:
                 problems.append(problem)

@@ -582,6 +582,11 @@ def _probe(strategy: IsolationStrategy) -> bool:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def required_isolation() -> list[str]:
+    """The isolation labels ``SITE_BUILDER_REQUIRE_ISOLATION`` demands (comma-separated)."""
+    return [label.strip() for label in os.environ.get(REQUIRE_ISOLATION_VARIABLE, "").split(",") if label.strip()]
+
+
 def _check_required_isolation(strategy: IsolationStrategy) -> None:
     """Fail closed: refuse to run anything when the machine gives less than the pipeline demands.
 
@@ -589,8 +594,7 @@ def _check_required_isolation(strategy: IsolationStrategy) -> None:
     ``private-filesystem,network-namespace``; a CI runner whose kernel
     refuses namespaces then fails the job instead of running code unguarded.
     """
-    wanted = [label.strip() for label in os.environ.get(REQUIRE_ISOLATION_VARIABLE, "").split(",") if label.strip()]
-    missing = [label for label in wanted if label not in strategy.isolation]
+    missing = [label for label in required_isolation() if label not in strategy.isolation]
     if missing:
         raise SiteBuilderError(
             f"the sandbox on this machine lacks {', '.join(missing)} (it offers {', '.join(strategy.isolation)}); "

@@ -232,13 +232,16 @@ def _csv(header: str, rows: Iterable[Iterable[str]]) -> bytes:
     return (header + "\n" + "".join(",".join(row) + "\n" for row in rows)).encode()
 
 
+def _assert_fast_equals_strict(data: bytes, challenge: Challenge, ids: list[str]) -> None:
+    fast = reader._fast_predictions(data, challenge, ids)
+    assert fast is not None
+    _assert_same(fast, _strict(data, challenge, ids))
+
+
 @pytest.mark.usefixtures("small_pieces")
 def test_numbers_read_in_many_chunks_equal_the_strict_reader(challenges: dict[str, Challenge]) -> None:
     ids, values = _many_rows(5_000, seed=11)
-    data = _csv("id,y", zip(ids, values))
-    fast = reader._fast_predictions(data, challenges["value"], ids)
-    assert fast is not None
-    _assert_same(fast, _strict(data, challenges["value"], ids))
+    _assert_fast_equals_strict(_csv("id,y", zip(ids, values)), challenges["value"], ids)
 
 
 @pytest.mark.usefixtures("small_pieces")
@@ -257,10 +260,7 @@ def test_labels_cut_out_in_many_blocks_equal_the_strict_reader(challenges: dict[
     rng = random.Random(14)
     ids = [f"t{index}" for index in range(5_000)]
     labels = [rng.choice(["no", "yes"]) for _ in ids]
-    data = _csv("id,y", zip(ids, labels))
-    fast = reader._fast_predictions(data, challenges["label"], ids)
-    assert fast is not None
-    _assert_same(fast, _strict(data, challenges["label"], ids))
+    _assert_fast_equals_strict(_csv("id,y", zip(ids, labels)), challenges["label"], ids)
 
 
 @pytest.mark.usefixtures("small_pieces")
