@@ -400,16 +400,18 @@ def print_report(report: Report, command: str) -> None:
 
 
 def _compile_package() -> None:
-    """Byte-compile site_builder as an installed package is, so no timed start compiles its sources.
+    """Byte-compile site_builder and its templates as a used install has them, so no timed start compiles them.
 
     A checkout run from source (or an environment with PYTHONDONTWRITEBYTECODE
-    set) would otherwise compile the modules again at every start of the CLI.
+    set) would otherwise compile the modules and templates again at every start of the CLI.
     """
     import compileall
 
     import site_builder
+    from site_builder.render import compile_shipped_templates
 
     compileall.compile_dir(Path(site_builder.__file__).parent, quiet=1)
+    compile_shipped_templates()
 
 
 def main(arguments: Sequence[str] | None = None) -> int:

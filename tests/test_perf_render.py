@@ -7,6 +7,7 @@ lexer patterns) never changes a byte of the site.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sysconfig
 from datetime import datetime, timezone
@@ -219,6 +220,96 @@ def test_the_cache_lives_outside_the_site(fixture: SiteFixture, tmp_path: Path) 
     assert any((tmp_path / "cache").rglob("*")) and not (fixture.root / ".cache").exists()
     with pytest.raises(render.RenderError, match="would contain"):
         _build(fixture, out, cache_dir=out / "cache")
+
+
+def _changed(value: object) -> object:
+    """Another value of the same kind, for a field whose change must move a page's key."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, str):
+        return value + "-changed"
+    if isinstance(value, tuple):
+        return (*value, "extra.py")
+    if isinstance(value, dict):
+        return {**value, "extra": "changed"}
+    if value is None:
+        return "now set"
+    raise AssertionError(f"no changed value for {value!r}")
+
+
+def _content_fields(kind: type) -> list[str]:
+    return [field.name for field in dataclasses.fields(kind) if field.metadata.get("content", True)]
+
+
+def test_every_field_a_submission_page_sees_moves_its_key(fixture: SiteFixture) -> None:
+    """The submission fingerprint is written out by hand for speed: this catches a field it forgets."""
+    site = render.gather_site(fixture.root, fixture.results, now=fixture.now, repository_url=fixture.repository_url)
+    submission = next(item for item in site.submissions if item.previous is not None)
+    page = render.Page(submission.path, "submission.html", {"site": site.header, "challenge": submission.challenge, "submission": submission})
+    original = render.PageKeys(site, "salt").key(page)
+
+    def key_with(changed: render.SubmissionModel) -> str:
+        return render.PageKeys(site, "salt").key(page._replace(context={**page.context, "submission": changed}))
+
+    assert key_with(dataclasses.replace(submission)) == original
+    checked = []
+    for name in _content_fields(render.SubmissionModel):
+        if name == "challenge":
+            other = dataclasses.replace(submission.challenge, title=submission.challenge.title + " changed")
+            assert key_with(dataclasses.replace(submission, challenge=other)) != original, name
+        elif name == "snapshot":
+            for part in _content_fields(render.Snapshot):
+                snapshot = dataclasses.replace(submission.snapshot, **{part: _changed(getattr(submission.snapshot, part))})
+                assert key_with(dataclasses.replace(submission, snapshot=snapshot)) != original, f"snapshot.{part}"
+        elif name == "previous":
+            previous = submission.previous
+            for part in _content_fields(render.PreviousSubmission):
+                if part in ("challenge", "snapshot"):
+                    replaced = {"challenge": dataclasses.replace(previous.challenge, slug="other"),
+                                "snapshot": dataclasses.replace(previous.snapshot, digest="other")}[part]  # fmt: skip
+                else:
+                    replaced = _changed(getattr(previous, part))
+                changed = dataclasses.replace(submission, previous=dataclasses.replace(previous, **{part: replaced}))
+                if part == "record":  # the digest of its file stands for it, unless there is none
+                    changed.previous.record_digest = ""
+                assert key_with(changed) != original, f"previous.{part}"
+        elif name == "record":
+            assert key_with(dataclasses.replace(submission, record={**submission.record, "x": 1}, record_digest="")) != original
+        else:
+            assert key_with(dataclasses.replace(submission, **{name: _changed(getattr(submission, name))})) != original, name
+        checked.append(name)
+    assert set(checked) == set(_content_fields(render.SubmissionModel))
+
+
+def test_shipped_templates_compile_once_and_a_changed_one_is_compiled_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compiled code for the shipped templates is kept beside them, checked against their source."""
+    import jinja2
+
+    package = tmp_path / "templates"
+    package.mkdir()
+    (package / "page.html").write_text("one {{ value }}", encoding="utf-8")
+    monkeypatch.setattr(render, "__file__", str(tmp_path / "render.py"))
+    monkeypatch.setattr(render.sys, "dont_write_bytecode", False)
+
+    def render_page() -> str:
+        environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(package)), bytecode_cache=render.shipped_template_code())
+        return environment.get_template("page.html").render(value=1)
+
+    assert render_page() == "one 1"
+    stored = list((package / "__pycache__").iterdir())
+    assert len(stored) == 1
+    (package / "page.html").write_text("two {{ value }}", encoding="utf-8")
+    assert render_page() == "two 1"  # the stored code's checksum no longer matches: compiled again
+    stored[0].write_bytes(b"damaged")
+    assert render_page() == "two 1"
+    organizer = tmp_path / "organizer"
+    organizer.mkdir()
+    (organizer / "page.html").write_text("theirs", encoding="utf-8")
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(str(organizer)), bytecode_cache=render.shipped_template_code())
+    assert environment.get_template("page.html").render() == "theirs"
+    assert not (organizer / "__pycache__").exists() and len(list((package / "__pycache__").iterdir())) == 1
 
 
 # --------------------------------------------------------------------------
