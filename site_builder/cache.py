@@ -32,6 +32,36 @@ DEFAULT_FOLDER = Path(".cache") / "site-builder"
 _CHECKSUM_BYTES = 32
 
 
+def dump_data(value: Any) -> bytes:
+    """JSON bytes of plain data for the cache: orjson's (ten times faster to write), or the standard library's.
+
+    orjson refuses what JSON cannot hold exactly (NaN, integers past 64
+    bits); the standard library writes those, and :func:`load_data` reads them.
+    """
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency; the cache still works without it
+        orjson = None
+    if orjson is not None:
+        try:
+            return orjson.dumps(value)
+        except (TypeError, ValueError):
+            pass
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
+def load_data(data: bytes) -> Any:
+    """What :func:`dump_data` wrote; ValueError if it is not JSON."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover
+        return json.loads(data)
+    try:
+        return orjson.loads(data)
+    except ValueError:  # what only the standard library wrote (NaN), or not JSON at all
+        return json.loads(data)
+
+
 def default_cache_folder(root: Path) -> Path:
     """``<root>/.cache/site-builder``: beside the inputs, never inside the site."""
     return Path(root) / DEFAULT_FOLDER
@@ -116,7 +146,7 @@ class ContentCache:
 class MemoTable:
     """Many small texts kept in one cache entry, for values too numerous for a file each.
 
-    Stored as JSON (never unpickled: a cache restored from elsewhere is data,
+    Stored as JSON (:func:`dump_data`; never unpickled: a cache restored from elsewhere is data,
     not code). Only the entries used by a build are saved, so the table does
     not grow with values no build asks for any more.
     """
@@ -132,7 +162,7 @@ class MemoTable:
     def _load(self) -> dict[str, str]:
         data = self.cache.get(self.NAMESPACE, self.key) if self.cache is not None else None
         try:
-            table = json.loads(data) if data is not None else {}
+            table = load_data(data) if data is not None else {}
         except ValueError:
             return {}
         valid = isinstance(table, dict) and all(isinstance(value, str) for value in table.values())
@@ -147,7 +177,7 @@ class MemoTable:
 
     def save(self) -> None:
         if self.cache is not None and self.used != self.previous:
-            self.cache.put(self.NAMESPACE, self.key, json.dumps(self.used, sort_keys=True).encode("utf-8"))
+            self.cache.put(self.NAMESPACE, self.key, dump_data(self.used))
 
 
 def _node(*parts: Any) -> None:
@@ -166,11 +196,22 @@ class Fingerprints:
     field whose metadata holds ``{"digest": "<other field>"}`` is described by
     that other field when it is set: the digest of the bytes the field's value
     was parsed from, cheaper to pickle than the value and as exact.
+
+    ``flat`` maps a type (exactly) to a function returning a tuple that fully
+    describes an instance with only text, numbers, booleans, None and
+    tuples of them, nested objects given by their :meth:`digest`: its
+    ``repr`` is digested, without pickle. For the most numerous objects.
     """
 
-    def __init__(self, entities: tuple[type, ...] = (), custom: dict[type, Callable[[Any], Any]] | None = None) -> None:
+    def __init__(
+        self,
+        entities: tuple[type, ...] = (),
+        custom: dict[type, Callable[[Any], Any]] | None = None,
+        flat: dict[type, Callable[[Any, Fingerprints], tuple[Any, ...]]] | None = None,
+    ) -> None:
         self.entities = entities
         self.custom = dict(custom or {})
+        self.flat = dict(flat or {})
         self._memo: dict[int, tuple[Any, str]] = {}
         self._plans: dict[type, Callable[[Any, Any], Any]] = {}
 
@@ -186,6 +227,11 @@ class Fingerprints:
         return self._digest(value, top=None)
 
     def _digest(self, value: Any, top: Any) -> str:
+        flat = self.flat.get(type(value))
+        if flat is not None:
+            # repr is exact and unambiguous for these types: quoted text, floats that read back the same.
+            described = repr((type(value).__qualname__, flat(value, self)))
+            return hashlib.sha256(described.encode("utf-8")).hexdigest()
         buffer = io.BytesIO()
         _FingerprintPickler(buffer, self, top).dump(value)
         return hashlib.sha256(buffer.getvalue()).hexdigest()

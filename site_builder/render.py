@@ -58,7 +58,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
-from site_builder.cache import ContentCache, Fingerprints, MemoTable, default_cache_folder, digest_bytes, digest_text
+from site_builder.cache import (
+    ContentCache,
+    Fingerprints,
+    MemoTable,
+    default_cache_folder,
+    digest_bytes,
+    digest_text,
+    dump_data,
+    load_data,
+)
 from site_builder.errors import SiteBuilderError
 from site_builder.fileindex import FolderIndex, InputIndexes, file_digest, identity_of
 from site_builder.metrics import Metric, get_metric
@@ -1340,7 +1349,7 @@ def _snapshot_file_digest(directory: str, name: str, index: FolderIndex | None, 
     identity = None
     if index is not None and "/" not in name and name not in ("", ".", ".."):  # nested names: always read
         try:
-            found = os.lstat(os.path.join(directory, name))
+            found = os.lstat(f"{directory}/{name}")  # a plain name (checked above); join costs more over thousands
         except (OSError, ValueError):
             return "-"
         if not stat.S_ISREG(found.st_mode):
@@ -1773,7 +1782,7 @@ def _attach_snapshots(model: ChallengeModel, results: Path, repository_url: str 
     index = inputs.folder(snapshots) if inputs is not None else None
     for submission in reversed(model.submissions):  # oldest first
         where = f"{submission.participant}/{submission.submission_id}"
-        submission.snapshot = snapshot_of(os.path.join(snapshots, where), submission.record, index, where)
+        submission.snapshot = snapshot_of(f"{snapshots}/{where}", submission.record, index, where)
         _attach_links(submission, repository_url)
         submission.previous = previous.get(submission.participant)
         if submission.scored:
@@ -2100,7 +2109,8 @@ class PageKeys:
         self.salt = salt
         self.fingerprints = Fingerprints(
             entities=(SubmissionModel, ChallengeModel, ChallengeHeader, ParticipantModel, SiteHeader, Site),
-            custom={Challenge: _challenge_identity, SubmissionModel: _submission_identity},
+            custom={Challenge: _challenge_identity},
+            flat={SubmissionModel: _submission_facts},
         )
 
     def key(self, page: Page) -> str:
@@ -2128,28 +2138,29 @@ class PageKeys:
         return self.fingerprints.digest(found) if found is not None else "missing"
 
 
-def _submission_identity(submission: SubmissionModel) -> tuple[Any, ...]:
-    """All of a submission model a page can see, as one flat tuple.
+def _submission_facts(submission: SubmissionModel, fingerprints: Fingerprints) -> tuple[Any, ...]:
+    """All of a submission model a page can see, as one flat tuple of plain values.
 
-    What the generic description of the dataclass would give, written out:
-    a site has one per submission, and pickle's call back for each nested
-    object made keying the pages a fifth of a build. Every content field of
-    :class:`SubmissionModel`, :class:`PreviousSubmission` and
+    What the generic description of the dataclass gives, written out: a site
+    has one per submission, and pickling them, with a call back for each
+    nested object, made keying the pages a fifth of a build. Every content
+    field of :class:`SubmissionModel`, :class:`PreviousSubmission` and
     :class:`Snapshot` is here; a test changes each one and checks the key moves.
     """
+    digest = fingerprints.digest
     previous = submission.previous
     before: tuple[Any, ...] | None = None
     if previous is not None:
         before = (
-            previous.record_digest or previous.record,
-            previous.challenge,
+            previous.record_digest or "record " + digest(previous.record),
+            digest(previous.challenge),
             previous.path,
             previous.snapshot.names,
             previous.snapshot.digest,
         )
     return (
-        submission.record_digest or submission.record,
-        submission.challenge,
+        submission.record_digest or "record " + digest(submission.record),
+        digest(submission.challenge),
         submission.path,
         submission.late,
         submission.public_rank,
@@ -2485,11 +2496,11 @@ class _Stager:
 
     def keep(self, path: str) -> None:
         """A page not rendered: its file in the previous site is right as it is."""
-        _link_or_copy(os.path.join(self.out, path), self._target(path))
+        _link_or_copy(f"{self.out}/{path}", self._target(path))
 
     def write(self, path: str, data: bytes) -> None:
         target = self._target(path)
-        previous = os.path.join(self.out, path)
+        previous = f"{self.out}/{path}"
         if path in self.old and _file_holds(previous, data):
             _link_or_copy(previous, target)
         else:
@@ -2498,7 +2509,7 @@ class _Stager:
 
     def copy(self, path: str, source: Path) -> None:
         target = self._target(path)
-        previous = os.path.join(self.out, path)
+        previous = f"{self.out}/{path}"
         if path in self.old and _same_bytes(Path(previous), source):
             _link_or_copy(previous, target)
         else:
@@ -2506,7 +2517,7 @@ class _Stager:
             self.changed += 1
 
     def stat(self, path: str) -> FileStat:
-        return _file_stat(os.path.join(self.staging, path))
+        return _file_stat(f"{self.staging}/{path}")
 
     def _target(self, path: str) -> str:
         target = os.path.join(self.staging, path)
@@ -2703,7 +2714,7 @@ class BuildManifest:
         out = Path(os.path.abspath(out))
         data = cache.get(cls.NAMESPACE, digest_text(str(out)))
         try:
-            document = json.loads(data) if data is not None else None
+            document = load_data(data) if data is not None else None
             if not document or document.get("format") != cls.FORMAT or document.get("out") != str(out):
                 return None
             pages = {
@@ -2719,7 +2730,7 @@ class BuildManifest:
             path: [state.key, list(state.reach), state.full_key, *stat] for path, (state, stat) in sorted(self.pages.items())
         }
         document = {"format": self.FORMAT, "out": str(self.out), "pages": pages}
-        cache.put(self.NAMESPACE, digest_text(str(self.out)), json.dumps(document).encode("utf-8"))
+        cache.put(self.NAMESPACE, digest_text(str(self.out)), dump_data(document))
 
     def unchanged(self, path: str, key: str, keys: PageKeys) -> tuple[PageState, FileStat] | None:
         """The page's state and file if the last build's file can stand for it, else None."""
@@ -2730,7 +2741,7 @@ class BuildManifest:
         if keys.full_key(key, state.reach) != state.full_key:
             return None
         try:
-            current = _file_stat(os.path.join(self.out, path))
+            current = _file_stat(f"{self.out}/{path}")  # site paths are relative, with /
         except OSError:
             return None
         return entry if current == stat else None

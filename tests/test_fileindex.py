@@ -9,6 +9,7 @@ from scratch without any cache.
 from __future__ import annotations
 
 import gc
+import math
 import os
 from pathlib import Path
 
@@ -225,3 +226,14 @@ def test_a_fresh_copy_of_unchanged_records_is_read_but_not_parsed_again(
     assert parsed == ["alice--a1.json"]
     assert _tree(out) == _reference(fixture, tmp_path / "reference")
 
+
+
+def test_cache_data_keeps_what_the_fast_writer_refuses(tmp_path: Path) -> None:
+    """Integers past 64 bits and NaN are written by the standard library instead, and read back the same."""
+    from site_builder.cache import dump_data, load_data
+
+    for value in ({"pull_request": 10**30}, {"score": float("inf")}, {"entries": [[1, 2, "digest", {"a": None}]]}):
+        assert load_data(dump_data(value)) == value
+    assert math.isnan(load_data(dump_data({"x": float("nan")}))["x"])
+    with pytest.raises(ValueError):
+        load_data(b"{not json")
