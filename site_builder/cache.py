@@ -33,33 +33,18 @@ _CHECKSUM_BYTES = 32
 
 
 def dump_data(value: Any) -> bytes:
-    """JSON bytes of plain data for the cache: orjson's (ten times faster to write), or the standard library's.
+    """Compact JSON bytes of plain data for the cache.
 
-    orjson refuses what JSON cannot hold exactly (NaN, integers past 64
-    bits); the standard library writes those, and :func:`load_data` reads them.
+    The standard library's: orjson writes four to ten times faster but turns
+    NaN into null and reads integers past 64 bits back as floats, so a
+    cached record could differ from its file.
     """
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - orjson is a dependency; the cache still works without it
-        orjson = None
-    if orjson is not None:
-        try:
-            return orjson.dumps(value)
-        except (TypeError, ValueError):
-            pass
     return json.dumps(value, separators=(",", ":")).encode("utf-8")
 
 
 def load_data(data: bytes) -> Any:
     """What :func:`dump_data` wrote; ValueError if it is not JSON."""
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover
-        return json.loads(data)
-    try:
-        return orjson.loads(data)
-    except ValueError:  # what only the standard library wrote (NaN), or not JSON at all
-        return json.loads(data)
+    return json.loads(data)
 
 
 def default_cache_folder(root: Path) -> Path:

@@ -228,8 +228,8 @@ def test_a_fresh_copy_of_unchanged_records_is_read_but_not_parsed_again(
 
 
 
-def test_cache_data_keeps_what_the_fast_writer_refuses(tmp_path: Path) -> None:
-    """Integers past 64 bits and NaN are written by the standard library instead, and read back the same."""
+def test_cache_data_keeps_numbers_a_faster_json_library_would_change(tmp_path: Path) -> None:
+    """Integers past 64 bits, infinities and NaN read back as they were (orjson would turn them into floats and nulls)."""
     from site_builder.cache import dump_data, load_data
 
     for value in ({"pull_request": 10**30}, {"score": float("inf")}, {"entries": [[1, 2, "digest", {"a": None}]]}):
