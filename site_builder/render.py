@@ -38,6 +38,7 @@ import csv
 import difflib
 import functools
 import gc
+import hashlib
 import io
 import json
 import math
@@ -1338,10 +1339,9 @@ def snapshot_of(directory: str, record: Mapping[str, Any], index: FolderIndex | 
     relative to it), a file already digested and unchanged since is not read.
     """
     names = _snapshot_names(directory, record)
-    parts = []
-    for name in names:
-        parts += [name, _snapshot_file_digest(directory, name, index, f"{prefix}/{name}")]
-    return Snapshot(directory, tuple(names), digest_text(*parts))
+    parts = [(name, _snapshot_file_digest(directory, name, index, f"{prefix}/{name}")) for name in names]
+    # repr of (name, digest) pairs is unambiguous, and cheaper than digest_text over thousands of snapshots.
+    return Snapshot(directory, tuple(names), hashlib.sha256(repr(parts).encode("utf-8")).hexdigest())
 
 
 def _snapshot_file_digest(directory: str, name: str, index: FolderIndex | None, key: str) -> str:
@@ -1367,7 +1367,7 @@ def _snapshot_file_digest(directory: str, name: str, index: FolderIndex | None, 
 
 def _snapshot_names(folder: str | Path, record: Mapping[str, Any]) -> list[str]:
     """The files the record lists, or for a record that lists none, every regular file of the snapshot."""
-    names = sorted(str(entry.get("name", "")) for entry in record.get("files") or [] if isinstance(entry, Mapping))
+    names = sorted([str(entry.get("name", "")) for entry in record.get("files") or () if isinstance(entry, dict | Mapping)])
     if names:
         return names
     directory = Path(folder)
@@ -1488,14 +1488,18 @@ _TIME_STEPS = tuple(hours * 3600 for hours in (1, 3, 6, 12, 24, 48, 168, 336, 72
 
 def build_chart(challenge: ChallengeModel, now: datetime) -> Chart | None:
     metric = challenge.metrics[0]
-    entries = sorted(
-        (s for s in challenge.submissions if s.scored and not s.late and s.primary_score is not None),
-        key=lambda s: (s.record["submitted_at"], s.participant, s.submission_id),
-    )
-    if not entries:
+    # (submitted at, participant, id, score, submission) of each ranked score, oldest first.
+    ranked = []
+    for s in challenge.submissions:
+        if not s.late and s.scored:
+            score = s.primary_score
+            if score is not None:
+                ranked.append((s.record["submitted_at"], s.participant, s.submission_id, float(score), s))
+    if not ranked:
         return None
-    times = [parse_timestamp(s.record["submitted_at"]).timestamp() for s in entries]
-    scores = [float(s.primary_score) for s in entries]  # type: ignore[arg-type]
+    ranked.sort(key=_first_three)
+    times = [parse_timestamp(item[0]).timestamp() for item in ranked]
+    scores = [item[3] for item in ranked]
     schedule = challenge.challenge.spec.schedule
     t0 = min([times[0]] + ([schedule.start.timestamp()] if schedule.start else []))
     t1 = max(times[-1], min(now, schedule.end).timestamp())
@@ -1512,20 +1516,25 @@ def build_chart(challenge: ChallengeModel, now: datetime) -> Chart | None:
         return round(top + (y_high - value) / (y_high - y_low) * plot_height, 1)
 
     points, path, best = [], "", None
-    for moment, value, submission in zip(times, scores, entries):
+    for (submitted_at, _, _, value, submission), moment in zip(ranked, times):
         improved = best is None or metric.is_better(value, best)
+        x, y = x_of(moment), y_of(value)
         if improved:
-            path += f"M{x_of(moment)},{y_of(value)}" if best is None else f"H{x_of(moment)}V{y_of(value)}"
+            path += f"M{x},{y}" if best is None else f"H{x}V{y}"
             best = value
-        when = format_timestamp(submission.record["submitted_at"])
+        when = format_timestamp(submitted_at)
         # Unicode isolate marks, as <bdi> on the pages: a right-to-left name cannot reorder the score after it.
         label = f"\u2068{submission.display_name}\u2069: {metric.format(value)} ({when})"
-        points.append(ChartPoint(x_of(moment), y_of(value), label, submission.path, improved))
+        points.append(ChartPoint(x, y, label, submission.path, improved))
     path += f"H{x_of(t1)}"
     x_ticks = tuple(Tick(x_of(moment), label) for moment, label in _time_ticks(t0, t1))
     y_tick_marks = tuple(Tick(y_of(value), label) for value, label in y_ticks)
     return Chart(_CHART_WIDTH, _CHART_HEIGHT, left, top, _CHART_WIDTH - right, _CHART_HEIGHT - bottom,
                  tuple(points), path, x_ticks, y_tick_marks, metric)  # fmt: skip
+
+
+def _first_three(item: tuple[Any, ...]) -> tuple[Any, ...]:
+    return item[:3]
 
 
 def _value_axis(low: float, high: float, metric: Metric) -> tuple[float, float, list[tuple[float, str]]]:
@@ -1781,12 +1790,13 @@ def _attach_snapshots(model: ChallengeModel, results: Path, repository_url: str 
     snapshots = os.path.join(results, model.slug, FILES_DIRECTORY)
     index = inputs.folder(snapshots) if inputs is not None else None
     for submission in reversed(model.submissions):  # oldest first
-        where = f"{submission.participant}/{submission.submission_id}"
+        participant = submission.participant
+        where = f"{participant}/{submission.submission_id}"
         submission.snapshot = snapshot_of(f"{snapshots}/{where}", submission.record, index, where)
         _attach_links(submission, repository_url)
-        submission.previous = previous.get(submission.participant)
+        submission.previous = previous.get(participant)
         if submission.scored:
-            previous[submission.participant] = submission.as_previous
+            previous[participant] = submission.as_previous
 
 
 def _submission_readme(contents: Mapping[str, bytes | None], files: Sequence[SourceFile]) -> str | None:
