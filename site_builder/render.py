@@ -2467,19 +2467,27 @@ def _publish(output: Output, out: Path) -> Published:
 
 def _folders_to_move(old: set[str], new: set[str], kept: set[str]) -> list[str]:
     """The topmost folders that hold kept pages only, the very same files in both sites."""
-    counts: dict[str, list[int]] = {}  # folder -> [files in the old site, files in the new, kept]
-    for paths, slot in ((old, 0), (new, 1), (kept, 2)):
-        for path in paths:
-            folder = path
-            while "/" in folder:
-                folder = folder.rpartition("/")[0]
-                counts.setdefault(folder, [0, 0, 0])[slot] += 1
-    movable = sorted(folder for folder, (before, after, same) in counts.items() if before == after == same)
+    before, after, same = _files_per_folder(old), _files_per_folder(new), _files_per_folder(kept)
+    movable = sorted(folder for folder, count in before.items() if after.get(folder) == count == same.get(folder))
     topmost: list[str] = []
     for folder in movable:
         if not topmost or not folder.startswith(topmost[-1] + "/"):
             topmost.append(folder)
     return topmost
+
+
+def _files_per_folder(paths: Iterable[str]) -> dict[str, int]:
+    """How many of ``paths`` each folder holds, at any depth; files at the top count for no folder."""
+    import collections
+
+    # Counted per direct folder first: a site has far fewer folders than files.
+    direct = collections.Counter(path.rpartition("/")[0] for path in paths)
+    counts: dict[str, int] = {}
+    for folder, files in direct.items():
+        while folder:
+            counts[folder] = counts.get(folder, 0) + files
+            folder = folder.rpartition("/")[0]
+    return counts
 
 
 def _inside_any(path: str, folders: Sequence[str]) -> bool:
@@ -2544,12 +2552,29 @@ def _file_stat(path: str) -> FileStat:
 
 
 def _relative_files(folder: Path) -> set[str]:
-    """Every file under ``folder``, as site paths."""
+    """Every file under ``folder``, as site paths; what ``os.walk`` lists as files, without its per-folder joins.
+
+    As os.walk: a symlink to a folder is neither a file nor entered, and an
+    unreadable folder is skipped.
+    """
     found: set[str] = set()
-    for directory, _, names in os.walk(folder):
-        prefix = os.path.relpath(directory, folder)
-        for name in names:
-            found.add(name if prefix == "." else f"{prefix.replace(os.sep, '/')}/{name}")
+    pending = [("", os.fspath(folder))]
+    while pending:
+        prefix, directory = pending.pop()
+        try:
+            entries = os.scandir(directory)
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    is_folder = entry.is_dir()
+                except OSError:
+                    is_folder = False
+                if not is_folder:
+                    found.add(prefix + entry.name)
+                elif not entry.is_symlink():
+                    pending.append((f"{prefix}{entry.name}/", entry.path))
     return found
 
 
