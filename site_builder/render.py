@@ -93,6 +93,16 @@ MAX_DIFF_LINES = 2000
 # A participant's README is rendered up to this size: Markdown costs up to about
 # 30 µs a byte on hostile input, and every cold build renders every README.
 MAX_README_BYTES = 32 * 1024
+# Pygments lexers whose patterns run in time linear in any text, for participants' files and
+# Markdown code blocks. Some others take time quadratic in hostile input (Makefile, YAML, INI,
+# Markdown, R, IPython: seconds to minutes for 32 KB), and every GitHub build highlights every
+# file again: a file in another language is shown as plain text. tests/adversarial/test_site.py
+# feeds each of these pathological text.
+LINEAR_LEXERS = frozenset({"PythonLexer", "JsonLexer", "TOMLLexer", "BashLexer", "SqlLexer", "DockerLexer", "DiffLexer", "TextLexer"})
+# Highlighting costs up to about 20 µs a character on hostile input, even with those: past this
+# many characters per submission, its files are shown as plain text.
+MAX_HIGHLIGHTED_CHARS = 128 * 1024
+UNHIGHLIGHTED_NOTE = "shown without highlighting: this submission's files are longer than 128 KB in all"
 README_CUT_NOTE = (
     '\n<p class="note">This README is longer than 32 KB: only its beginning is shown here. '
     "The whole file is in the list of files below.</p>\n"
@@ -825,9 +835,10 @@ def _code_lexer(language: str) -> Any:
     from pygments.util import ClassNotFound
 
     try:
-        return get_lexer_by_name(language) if language else TextLexer()
+        lexer = get_lexer_by_name(language) if language else TextLexer()
     except ClassNotFound:
         return TextLexer()
+    return lexer if _is_linear(type(lexer)) else TextLexer()
 
 
 def _filter_url(tag: str, value: str, map_url: UrlMapper) -> str | None:
@@ -965,18 +976,25 @@ def _lexer_for_file(name: str, accelerated: bool) -> Any:
     """The lexer for a file name; finding it scans every lexer's patterns, so it is remembered."""
     from pygments.lexers import TextLexer
 
-    lexer_class = _lexer_class_for(PurePosixPath(name).name)
-    lexer = (lexer_class or TextLexer)(stripnl=False, ensurenl=True)
+    lexer_class = _lexer_class_for(PurePosixPath(name).name) if name else None
+    if lexer_class is None or not _is_linear(lexer_class):
+        lexer_class = TextLexer
+    lexer = lexer_class(stripnl=False, ensurenl=True)
     return accelerate_lexer(lexer) if accelerated else lexer
 
 
-def _lexer_class_for(filename: str) -> Any:
-    """Pygments' choice of lexer class for a file name, asking lexer plugins only if no built-in lexer claims it.
+def _is_linear(lexer_class: type) -> bool:
+    """One of Pygments' own :data:`LINEAR_LEXERS` (a plugin's class of the same name is not)."""
+    return lexer_class.__name__ in LINEAR_LEXERS and lexer_class.__module__.startswith("pygments.lexers.")
 
-    Asking plugins imports every installed package that declares one (IPython
-    takes a second), for names such as ``*.py`` that a built-in lexer claims
-    anyway. Among built-in lexers the choice is Pygments' own: highest
-    priority, half a point more for a pattern without ``*``, then the name.
+
+def _lexer_class_for(filename: str) -> Any:
+    """Pygments' choice among its built-in lexer classes for a file name; None if none claims it.
+
+    Lexer plugins are never asked: only built-in lexers can be linear ones,
+    and asking imports every installed package that declares one (IPython
+    takes a second). The choice is Pygments' own: highest priority, half a
+    point more for a pattern without ``*``, then the name.
     """
     import fnmatch
 
@@ -993,7 +1011,7 @@ def _lexer_class_for(filename: str) -> Any:
         if fnmatch.fnmatchcase(filename, pattern)
     ]
     if not matches:
-        return find_lexer_class_for_filename(filename)
+        return None
 
     def rating(match: tuple[Any, str]) -> tuple[float, str]:
         lexer_class, pattern = match
@@ -1409,25 +1427,34 @@ _NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def source_files(contents: Mapping[str, bytes | None]) -> list[SourceFile]:
+    """The files in name order, highlighted while the submission's :data:`MAX_HIGHLIGHTED_CHARS` last."""
     files = []
+    budget = MAX_HIGHLIGHTED_CHARS
     for index, (name, data) in enumerate(sorted(contents.items()), start=1):
-        files.append(_source_file(name, data, f"file-{index}"))
+        file, used = _source_file(name, data, f"file-{index}", budget)
+        files.append(file)
+        budget -= used
     return files
 
 
-def _source_file(name: str, data: bytes | None, anchor: str) -> SourceFile:
+def _source_file(name: str, data: bytes | None, anchor: str, budget: int = MAX_HIGHLIGHTED_CHARS) -> tuple[SourceFile, int]:
+    """The file as shown, and how many characters of the highlighting budget it used."""
     is_data = name.lower().endswith((".csv", ".tsv", ".json", ".txt")) and not name.lower().endswith("requirements.txt")
     if data is None:
-        return SourceFile(name, anchor, 0, None, "not in the stored snapshot", is_data)
+        return SourceFile(name, anchor, 0, None, "not in the stored snapshot", is_data), 0
     text = _decode_text(data[:MAX_SHOWN_BYTES], truncated=len(data) > MAX_SHOWN_BYTES)
     if text is None:
-        return SourceFile(name, anchor, len(data), None, "binary or not UTF-8 text, not shown", is_data)
+        return SourceFile(name, anchor, len(data), None, "binary or not UTF-8 text, not shown", is_data), 0
     shown, hidden = _truncate_lines(text, MAX_SHOWN_LINES)
-    note = ""
+    notes = []
     if hidden or len(data) > MAX_SHOWN_BYTES:
-        note = "only the beginning is shown"
-    html = _cached_text("code", lambda: highlight_file(name, shown, anchor), name, anchor, shown)
-    return SourceFile(name, anchor, len(data), html, note, is_data)
+        notes.append("only the beginning is shown")
+    highlighted = len(shown) <= budget
+    if not highlighted:
+        notes.append(UNHIGHLIGHTED_NOTE)
+    lexed_as = name if highlighted else ""  # no name: the plain-text lexer, line numbers and anchors still there
+    html = _cached_text("code", lambda: highlight_file(lexed_as, shown, anchor), lexed_as, anchor, shown)
+    return SourceFile(name, anchor, len(data), html, "; ".join(notes), is_data), len(shown) if highlighted else 0
 
 
 def diff_files(

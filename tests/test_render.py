@@ -360,6 +360,36 @@ def test_binary_oversized_and_missing_files_are_described_not_dumped() -> None:
     assert by_name["gone.py"].html is None and by_name["gone.py"].note == "not in the stored snapshot"
 
 
+def test_languages_whose_lexers_can_stall_are_shown_as_plain_text() -> None:
+    """Pygments' Makefile, YAML, INI, Markdown and IPython lexers take time quadratic in hostile
+    input (17 s for 16 KB of underscores in a Makefile); every GitHub build highlights every file."""
+    hostile = {"Makefile": b"_" * 3000, "submission.yaml": b"*" * 3000, "setup.cfg": b"\t" * 3000,
+               "README.md": b"# Title\n" + b"\r" * 3000, "cell.ipy": b"." * 3000, "estimator.py": b"import os\n"}  # fmt: skip
+    by_name = {source.name: source for source in render.source_files(hostile)}
+    for name in ("Makefile", "submission.yaml", "setup.cfg", "README.md", "cell.ipy"):
+        html = by_name[name].html
+        assert html is not None and 'class="linenos"' in html, name  # line numbers and anchors stay
+        assert '<span class="' not in html.split('<td class="code">', 1)[1], f"{name} was highlighted"
+        assert render.UNHIGHLIGHTED_NOTE not in by_name[name].note  # plain by language, not by budget
+    assert '<span class="kn">import</span>' in by_name["estimator.py"].html
+    fenced = render.render_markdown("```yaml\n" + "*" * 3000 + "\n```\n\n```python\nimport os\n```\n", lambda tag, url: None)
+    assert "*" * 3000 in fenced and '<span class="kn">import</span>' in fenced
+
+
+def test_highlighting_stops_after_the_submission_budget() -> None:
+    """Even a linear lexer costs up to about 20 µs a character on hostile text: past 128 KB per
+    submission, files are shown plain, with their line numbers, and say so."""
+    line = b"x = compute(" + b"1, " * 40 + b"2)\n"
+    big = line * (render.MAX_HIGHLIGHTED_CHARS // len(line) - 10)  # just under the budget, in fewer lines than shown
+    assert big.count(b"\n") < render.MAX_SHOWN_LINES
+    files = render.source_files({"a.py": big, "b.py": line * 20, "c.py": line})
+    by_name = {source.name: source for source in files}
+    assert '<span class="n">compute</span>' in by_name["a.py"].html and by_name["a.py"].note == ""
+    assert '<span class="' not in by_name["b.py"].html.split('<td class="code">', 1)[1]
+    assert by_name["b.py"].note == render.UNHIGHLIGHTED_NOTE and by_name["b.py"].html.count('<a id="') == 20
+    assert '<span class="n">compute</span>' in by_name["c.py"].html  # what still fits is highlighted
+
+
 def test_a_symlink_in_a_snapshot_is_not_followed(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("TOKEN=hunter2", encoding="utf-8")
