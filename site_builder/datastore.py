@@ -3,8 +3,9 @@
 The branch (default ``leaderboard-data``) has the layout of a local
 ``results/`` folder, so ``rank`` and ``build`` read a checkout of it as is.
 Writers only ever add new files, so two scoring runs that race never conflict
-on content: a rejected push is retried by fetching the new tip and committing
-the same files on top of it again, after a random pause (see ``_pause``).
+on content: a push rejected because the branch moved is retried by fetching
+the new tip and committing the same files on top of it again, after a random
+pause (see ``_pause``). A push the server refused for good fails at once.
 
 Git runs as a subprocess with argument lists (never a shell). The token goes
 in through ``GIT_CONFIG_*`` environment variables for the one command that
@@ -37,6 +38,11 @@ DATA_BRANCH = "leaderboard-data"
 # loudly, never silently.
 PUSH_ATTEMPTS = 30
 PUSH_BUDGET_SECONDS = 240.0
+# Only a lost race earns that budget. A push the server refused for good (a
+# protected branch, a hook, no permission) fails at once with the server's
+# reason; one that failed before the server answered about the branch (the
+# network, a 5xx) is tried this many times in all.
+UNANSWERED_PUSH_ATTEMPTS = 3
 PAUSE_BASE_SECONDS = 0.2
 PAUSE_CAP_SECONDS = 5.0
 # Seeded from the OS, so forked writers do not share one sequence of pauses.
@@ -89,10 +95,15 @@ def _init(directory: Path, remote: str) -> None:
     _git(directory, "remote", "add", "origin", remote)
 
 
+def _remote_tip(directory: Path, branch: str) -> str | None:
+    """The branch's tip commit on the remote, or None while it does not exist."""
+    probe = _git(directory, "ls-remote", "--heads", "origin", f"refs/heads/{branch}")
+    return probe.stdout.split()[0] if probe.stdout.strip() else None
+
+
 def _fetch_tip(directory: Path, branch: str) -> str | None:
     """Fetch the branch; its tip commit, or None while it does not exist yet."""
-    probe = _git(directory, "ls-remote", "--heads", "origin", f"refs/heads/{branch}")
-    if not probe.stdout.strip():
+    if _remote_tip(directory, branch) is None:
         return None
     _git(directory, "fetch", "--quiet", "--no-tags", "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
     return _git(directory, "rev-parse", f"refs/remotes/origin/{branch}").stdout.strip()
@@ -148,13 +159,27 @@ def add_files(
     with tempfile.TemporaryDirectory(prefix="site-builder-data-") as scratch:
         work = Path(scratch)
         _init(work, remote or remote_url())
+        unanswered = 0
         for attempt in range(1, max(attempts, 1) + 1):
-            added = _commit_on_tip(work, branch, names, message)
+            tip, added = _commit_on_tip(work, branch, names, message)
             if not added:
                 return []
-            push = _git(work, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", check=False)
+            push = _git(work, "push", "--porcelain", "origin", f"HEAD:refs/heads/{branch}", check=False)
             if push.returncode == 0:
                 return added
+            outcome = _push_outcome(push.stdout)
+            # Two pushes at once may also end in "[remote rejected] (cannot lock ref ...)": the
+            # branch then moved, a lost race. Refused with the branch where it was: for good.
+            if outcome.startswith("[remote rejected]") and _remote_tip(work, branch) == tip:
+                said = " ".join(push.stderr.split())[-300:]  # the server's own words, on one line
+                raise DataStoreError(
+                    f"the server refused the push to {branch}: {outcome} {said}".rstrip()
+                    + "; check that the workflow may write to this branch (branch protection, rulesets, contents: write)"
+                )
+            if not outcome:  # no answer about the branch: the network or the server
+                unanswered += 1
+                if unanswered >= UNANSWERED_PUSH_ATTEMPTS:
+                    break
             pause = _pause(attempt)
             if attempt >= attempts or time.monotonic() - started + pause > budget_seconds:
                 break
@@ -163,6 +188,19 @@ def add_files(
         raise DataStoreError(
             f"could not push to {branch} after {attempt} attempts in {seconds:.0f} s: {push.stderr.strip()[-300:]}"
         )
+
+
+def _push_outcome(porcelain: str) -> str:
+    """The summary ``git push --porcelain`` gave for the ref: ``[rejected] (fetch first)``,
+    ``[remote rejected] (reason)``..., or "" when it got no answer about it.
+
+    A lost race is ``[rejected]`` (the branch moved: fetch first, or not a fast-forward).
+    """
+    for line in porcelain.splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 3 and fields[0] == "!":
+            return fields[2].strip()
+    return ""
 
 
 def _pause(failures: int) -> float:
@@ -175,8 +213,8 @@ def _pause(failures: int) -> float:
     return _JITTER.uniform(0.0, min(PAUSE_CAP_SECONDS, PAUSE_BASE_SECONDS * 2 ** (failures - 1)))
 
 
-def _commit_on_tip(work: Path, branch: str, files: Mapping[str, bytes], message: str) -> list[str]:
-    """Fresh checkout of the tip plus the files not there yet, committed; their names."""
+def _commit_on_tip(work: Path, branch: str, files: Mapping[str, bytes], message: str) -> tuple[str | None, list[str]]:
+    """Fresh checkout of the tip plus the files not there yet, committed; the tip and their names."""
     tip = _fetch_tip(work, branch)
     for child in work.iterdir():
         if child.name != ".git":
@@ -197,11 +235,11 @@ def _commit_on_tip(work: Path, branch: str, files: Mapping[str, bytes], message:
         target.write_bytes(content)
         added.append(name)
     if not added:
-        return []
+        return tip, []
     _git(work, "add", "--", *added)
     name, email = COMMITTER
     _git(work, "-c", f"user.name={name}", "-c", f"user.email={email}", "commit", "--quiet", "--no-verify", "-m", message)
-    return added
+    return tip, added
 
 
 def read_tree(directory: Path) -> dict[str, bytes]:

@@ -65,12 +65,12 @@ def test_a_lost_race_is_retried_on_the_new_tip(origin: Path, tmp_path: Path, mon
     original = datastore._commit_on_tip
     calls = []
 
-    def interleaved(work: Path, branch: str, files: dict[str, bytes], message: str) -> list[str]:
-        added = original(work, branch, files, message)
+    def interleaved(work: Path, branch: str, files: dict[str, bytes], message: str) -> tuple[str | None, list[str]]:
+        tip, added = original(work, branch, files, message)
         if not calls:
             calls.append(1)
             add_files({"houses/bob--2.json": b"{}\n"}, "bob wins the race", remote=str(origin))
-        return added
+        return tip, added
 
     monkeypatch.setattr(datastore, "_commit_on_tip", interleaved)
     assert add_files({"houses/alice--1.json": b"{}\n"}, "alice", remote=str(origin)) == ["houses/alice--1.json"]
@@ -97,7 +97,7 @@ def test_a_push_that_keeps_failing_stops_loudly_within_the_budget(origin: Path, 
 
     def rejecting_git(directory: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         if args[0] == "push":
-            return subprocess.CompletedProcess(["git", *args], 1, "", "! [rejected] (fetch first)")
+            return subprocess.CompletedProcess(["git", *args], 1, LOST_RACE, "error: failed to push some refs")
         return real_git(directory, *args, check=check)
 
     monkeypatch.setattr(datastore, "_git", rejecting_git)
@@ -112,6 +112,73 @@ def test_a_push_that_keeps_failing_stops_loudly_within_the_budget(origin: Path, 
         add_files({"houses/alice--1.json": b"{}\n"}, "alice", remote=str(origin), budget_seconds=0)
     assert pauses == []  # out of time: no pause, no further attempt
     assert branch_files(origin) == ["README"]
+
+
+def test_a_remote_rejection_while_the_branch_moved_is_a_lost_race(origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two pushes at once may end in "[remote rejected] (cannot lock ref)": the branch moved, so it is retried."""
+    import site_builder.datastore as datastore
+
+    add_files({"README": b"data\n"}, "start", remote=str(origin))
+    real_git = datastore._git
+    rejected: list[int] = []
+
+    def racing_git(directory: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        if args[0] == "push" and not rejected:
+            rejected.append(1)
+            other = tmp_path / "other"
+            git(tmp_path, "clone", "--quiet", "--branch", "leaderboard-data", str(origin), str(other))
+            (other / "bob.json").write_text("{}\n")
+            git(other, "add", "bob.json")
+            git(other, "-c", "user.name=bob", "-c", "user.email=bob@example.com", "commit", "--quiet", "-m", "bob")
+            git(other, "push", "--quiet", "origin", "HEAD:refs/heads/leaderboard-data")
+            refused = "!\tHEAD:refs/heads/leaderboard-data\t[remote rejected] (cannot lock ref)\nDone\n"
+            return subprocess.CompletedProcess(["git", *args], 1, refused, "")
+        return real_git(directory, *args, check=check)
+
+    monkeypatch.setattr(datastore, "_git", racing_git)
+    monkeypatch.setattr(datastore.time, "sleep", lambda seconds: None)
+    assert add_files({"houses/alice--1.json": b"{}\n"}, "alice", remote=str(origin)) == ["houses/alice--1.json"]
+    assert sorted(branch_files(origin)) == ["README", "bob.json", "houses/alice--1.json"]
+
+
+LOST_RACE = "To origin\n!\tHEAD:refs/heads/leaderboard-data\t[rejected] (fetch first)\nDone\n"
+
+
+def test_a_push_the_server_refuses_fails_at_once_with_its_reason(origin: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A protected branch or a hook is not a race: no four minutes of retries, and the message says why."""
+    import site_builder.datastore as datastore
+
+    add_files({"README": b"data\n"}, "start", remote=str(origin))
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text('#!/bin/sh\necho attempt >> "$GIT_DIR/attempts"\necho "GH006: Protected branch update failed" >&2\nexit 1\n')
+    hook.chmod(0o755)
+    pauses: list[float] = []
+    monkeypatch.setattr(datastore.time, "sleep", pauses.append)
+    with pytest.raises(DataStoreError, match=r"refused the push.*pre-receive hook declined.*GH006.*branch protection"):
+        add_files({"houses/alice--1.json": b"{}\n"}, "alice", remote=str(origin))
+    assert (origin / "attempts").read_text().count("attempt") == 1 and pauses == []
+    assert branch_files(origin) == ["README"]
+
+
+def test_a_push_without_an_answer_is_tried_a_few_times(origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The network or the server failing is tried again, but not for the whole budget of a race."""
+    import site_builder.datastore as datastore
+
+    add_files({"README": b"data\n"}, "start", remote=str(origin))
+    real_git = datastore._git
+    pushes: list[str] = []
+
+    def unreachable_git(directory: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        if args[0] == "push":
+            pushes.append(args[0])
+            return subprocess.CompletedProcess(["git", *args], 128, "", "fatal: unable to access: The requested URL returned error: 502")
+        return real_git(directory, *args, check=check)
+
+    monkeypatch.setattr(datastore, "_git", unreachable_git)
+    monkeypatch.setattr(datastore.time, "sleep", lambda seconds: None)
+    with pytest.raises(DataStoreError, match=r"after 3 attempts.*502"):
+        add_files({"houses/alice--1.json": b"{}\n"}, "alice", remote=str(origin))
+    assert len(pushes) == datastore.UNANSWERED_PUSH_ATTEMPTS == 3
 
 
 def test_the_pauses_are_full_jitter_not_lockstep() -> None:
