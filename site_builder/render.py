@@ -437,7 +437,18 @@ class ChallengeModel:
     assets: dict[str, Path]
     prediction_columns: list[str]
     submissions: list[SubmissionModel] = field(default_factory=list)
-    chart: Chart | None = None
+    # The chart's time axis ends at the last submission or at this moment, whichever is later:
+    # the build's clock, but never past the end of the challenge.
+    chart_until: datetime | None = None
+
+    @functools.cached_property
+    def chart(self) -> Chart | None:
+        """The progress chart, made when a page shows it: every field it is made from is content.
+
+        Kept pages never need it, and at 10,000 submissions making the four
+        charts was a tenth of a build that renders four pages.
+        """
+        return build_chart(self, self.chart_until) if self.chart_until is not None else None
 
     @functools.cached_property
     def header(self) -> ChallengeHeader:
@@ -1782,7 +1793,7 @@ def _gather_challenge(
             )
         )
     _attach_snapshots(model, results, repository_url, inputs)
-    model.chart = build_chart(model, now)
+    model.chart_until = min(now, spec.schedule.end)
     return model
 
 
