@@ -390,6 +390,27 @@ def test_highlighting_stops_after_the_submission_budget() -> None:
     assert '<span class="n">compute</span>' in by_name["c.py"].html  # what still fits is highlighted
 
 
+def test_diffs_stop_before_difflib_can_stall() -> None:
+    """difflib takes 10 s on 8,000 lines drawn from 150 values (0.2 s on 2,000): long changed files
+    are not compared, and a submission's changed files are compared up to a budget."""
+
+    def lines(count: int, step: int) -> bytes:
+        return "".join(f"value_{(index * step) % 150}\n" for index in range(count)).encode()
+
+    previous = {"long.py": lines(8000, 1), "a.py": lines(2000, 1), "b.py": lines(2000, 1), "c.py": lines(2000, 1), "d.py": b"x = 1\n"}
+    current = {"long.py": lines(8000, 7), "a.py": lines(2000, 7), "b.py": lines(2000, 7), "c.py": lines(2000, 7), "d.py": b"x = 2\n",
+               "new.py": lines(8000, 3)}  # fmt: skip
+    by_name = {diff.name: diff for diff in render.diff_files(previous, current, ("v1", "v2"))}
+    assert by_name["long.py"].html is None and by_name["long.py"].note == "too long to compare here (more than 2,000 lines)"
+    for name in ("a.py", "b.py", "c.py"):  # 6,000 lines: the whole budget
+        assert by_name[name].html is not None and "value_" in by_name[name].html, name
+    assert by_name["d.py"].html is None and by_name["d.py"].note.startswith("not compared: this submission's changed files pass 6,000 lines")
+    assert by_name["new.py"].change == "added" and by_name["new.py"].html is not None  # listed, nothing to compare
+    hidden = {"cr.py": ("\r".join(f"v{i % 150}" for i in range(3000))).encode()}  # line breaks difflib counts, not "\n"
+    changed = {"cr.py": ("\r".join(f"v{(i * 7) % 150}" for i in range(3000))).encode()}
+    assert render.diff_files(hidden, changed, ("v1", "v2"))[0].note.startswith("too long to compare")
+
+
 def test_a_symlink_in_a_snapshot_is_not_followed(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("TOKEN=hunter2", encoding="utf-8")
