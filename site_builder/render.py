@@ -101,8 +101,8 @@ MAX_README_BYTES = 32 * 1024
 # Pygments lexers whose patterns run in time linear in any text, for participants' files and
 # Markdown code blocks. Some others take time quadratic in hostile input (Makefile, YAML, INI,
 # Markdown, R, IPython: seconds to minutes for 32 KB), and every GitHub build highlights every
-# file again: a file in another language is shown as plain text. tests/adversarial/test_site.py
-# feeds each of these pathological text.
+# file again: a file in another language is shown as plain text. benchmarks/lexers.py measures
+# how each lexer's time grows on pathological text.
 LINEAR_LEXERS = frozenset({"PythonLexer", "JsonLexer", "TOMLLexer", "BashLexer", "SqlLexer", "DockerLexer", "DiffLexer", "TextLexer"})
 # Highlighting costs up to about 20 µs a character on hostile input, even with those: past this
 # many characters per submission, its files are shown as plain text.
@@ -1401,7 +1401,7 @@ def _snapshot_file_digest(directory: str, name: str, index: FolderIndex | None, 
 
 def _snapshot_names(folder: str | Path, record: Mapping[str, Any]) -> list[str]:
     """The files the record lists, or for a record that lists none, every regular file of the snapshot."""
-    names = sorted([str(entry.get("name", "")) for entry in record.get("files") or () if isinstance(entry, dict | Mapping)])
+    names = sorted([str(entry.get("name", "")) for entry in record.get("files") or () if isinstance(entry, Mapping)])
     if names:
         return names
     directory = Path(folder)

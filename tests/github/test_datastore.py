@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,19 @@ def origin(tmp_path: Path) -> Path:
 
 def branch_files(origin: Path) -> list[str]:
     return git(origin, "ls-tree", "-r", "--name-only", "leaderboard-data").splitlines()
+
+
+def answer_pushes(monkeypatch: pytest.MonkeyPatch, answer: Callable[[tuple[str, ...]], subprocess.CompletedProcess[str] | None]) -> None:
+    """Route the data store's pushes through ``answer``; every other git command, and a push it answers None to, runs."""
+    import site_builder.datastore as datastore
+
+    real_git = datastore._git
+
+    def answering_git(directory: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        answered = answer(args) if args[0] == "push" else None
+        return answered if answered is not None else real_git(directory, *args, check=check)
+
+    monkeypatch.setattr(datastore, "_git", answering_git)
 
 
 def test_the_first_record_creates_an_orphan_branch(origin: Path, tmp_path: Path) -> None:
@@ -92,15 +106,8 @@ def test_a_push_that_keeps_failing_stops_loudly_within_the_budget(origin: Path, 
     import site_builder.datastore as datastore
 
     add_files({"README": b"data\n"}, "start", remote=str(origin))
-    real_git = datastore._git
     pauses: list[float] = []
-
-    def rejecting_git(directory: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        if args[0] == "push":
-            return subprocess.CompletedProcess(["git", *args], 1, LOST_RACE, "error: failed to push some refs")
-        return real_git(directory, *args, check=check)
-
-    monkeypatch.setattr(datastore, "_git", rejecting_git)
+    answer_pushes(monkeypatch, lambda args: subprocess.CompletedProcess(["git", *args], 1, LOST_RACE, "error: failed to push some refs"))
     monkeypatch.setattr(datastore.time, "sleep", pauses.append)
     with pytest.raises(DataStoreError, match=r"could not push to leaderboard-data after 5 attempts"):
         add_files({"houses/alice--1.json": b"{}\n"}, "alice", remote=str(origin), attempts=5)
@@ -119,11 +126,10 @@ def test_a_remote_rejection_while_the_branch_moved_is_a_lost_race(origin: Path, 
     import site_builder.datastore as datastore
 
     add_files({"README": b"data\n"}, "start", remote=str(origin))
-    real_git = datastore._git
     rejected: list[int] = []
 
-    def racing_git(directory: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        if args[0] == "push" and not rejected:
+    def bob_pushes_first(args: tuple[str, ...]) -> subprocess.CompletedProcess[str] | None:
+        if not rejected:
             rejected.append(1)
             other = tmp_path / "other"
             git(tmp_path, "clone", "--quiet", "--branch", "leaderboard-data", str(origin), str(other))
@@ -133,9 +139,9 @@ def test_a_remote_rejection_while_the_branch_moved_is_a_lost_race(origin: Path, 
             git(other, "push", "--quiet", "origin", "HEAD:refs/heads/leaderboard-data")
             refused = "!\tHEAD:refs/heads/leaderboard-data\t[remote rejected] (cannot lock ref)\nDone\n"
             return subprocess.CompletedProcess(["git", *args], 1, refused, "")
-        return real_git(directory, *args, check=check)
+        return None
 
-    monkeypatch.setattr(datastore, "_git", racing_git)
+    answer_pushes(monkeypatch, bob_pushes_first)
     monkeypatch.setattr(datastore.time, "sleep", lambda seconds: None)
     assert add_files({"houses/alice--1.json": b"{}\n"}, "alice", remote=str(origin)) == ["houses/alice--1.json"]
     assert sorted(branch_files(origin)) == ["README", "bob.json", "houses/alice--1.json"]
@@ -165,16 +171,13 @@ def test_a_push_without_an_answer_is_tried_a_few_times(origin: Path, tmp_path: P
     import site_builder.datastore as datastore
 
     add_files({"README": b"data\n"}, "start", remote=str(origin))
-    real_git = datastore._git
     pushes: list[str] = []
 
-    def unreachable_git(directory: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        if args[0] == "push":
-            pushes.append(args[0])
-            return subprocess.CompletedProcess(["git", *args], 128, "", "fatal: unable to access: The requested URL returned error: 502")
-        return real_git(directory, *args, check=check)
+    def unreachable(args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+        pushes.append(args[0])
+        return subprocess.CompletedProcess(["git", *args], 128, "", "fatal: unable to access: The requested URL returned error: 502")
 
-    monkeypatch.setattr(datastore, "_git", unreachable_git)
+    answer_pushes(monkeypatch, unreachable)
     monkeypatch.setattr(datastore.time, "sleep", lambda seconds: None)
     with pytest.raises(DataStoreError, match=r"after 3 attempts.*502"):
         add_files({"houses/alice--1.json": b"{}\n"}, "alice", remote=str(origin))
