@@ -16,6 +16,7 @@ their objects are shared.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -45,6 +46,21 @@ def dump_data(value: Any) -> bytes:
 def load_data(data: bytes) -> Any:
     """What :func:`dump_data` wrote; ValueError if it is not JSON."""
     return json.loads(data)
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write ``path`` so that a reader sees the old file or all of ``data``, never part: a
+    temporary file beside it, renamed over it. OSError if it cannot be written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def default_cache_folder(root: Path) -> Path:
@@ -102,13 +118,8 @@ class ContentCache:
     def put(self, namespace: str, key: str, value: bytes) -> None:
         if not self.writable:
             return
-        target = self._path(namespace, key)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(hashlib.sha256(value).digest() + value)
-            os.replace(temporary, target)
+            write_whole(self._path(namespace, key), hashlib.sha256(value).digest() + value)
         except OSError:
             self.writable = False
 

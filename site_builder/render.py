@@ -68,6 +68,7 @@ from site_builder.cache import (
     digest_text,
     dump_data,
     load_data,
+    write_whole,
 )
 from site_builder.errors import SiteBuilderError
 from site_builder.fileindex import FolderIndex, InputIndexes, file_digest, identity_of
@@ -2065,11 +2066,7 @@ def shipped_template_code() -> Any:
 def write_template_code(path: Path, data: bytes) -> None:
     """Write compiled template code whole (a reader sees all of it or none), or not at all."""
     try:
-        path.parent.mkdir(exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
+        write_whole(path, data)
     except OSError:
         pass  # a read-only install: compiled again next time
 
