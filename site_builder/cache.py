@@ -139,43 +139,6 @@ class ContentCache:
         return cached
 
 
-class MemoTable:
-    """Many small texts kept in one cache entry, for values too numerous for a file each.
-
-    Stored as JSON (:func:`dump_data`; never unpickled: a cache restored from elsewhere is data,
-    not code). Only the entries used by a build are saved, so the table does
-    not grow with values no build asks for any more.
-    """
-
-    NAMESPACE = "tables"
-
-    def __init__(self, cache: ContentCache | None, name: str) -> None:
-        self.cache = cache
-        self.key = digest_text(name)
-        self.previous = self._load()
-        self.used: dict[str, str] = {}
-
-    def _load(self) -> dict[str, str]:
-        data = self.cache.get(self.NAMESPACE, self.key) if self.cache is not None else None
-        try:
-            table = load_data(data) if data is not None else {}
-        except ValueError:
-            return {}
-        valid = isinstance(table, dict) and all(isinstance(value, str) for value in table.values())
-        return table if valid else {}
-
-    def get(self, key: str, compute: Callable[[], str]) -> str:
-        value = self.used.get(key)
-        if value is None:
-            value = self.previous.get(key)
-            self.used[key] = value = compute() if value is None else value
-        return value
-
-    def save(self) -> None:
-        if self.cache is not None and self.used != self.previous:
-            self.cache.put(self.NAMESPACE, self.key, dump_data(self.used))
-
-
 def _node(*parts: Any) -> None:
     """Stands for a custom object inside a fingerprint pickle; never called."""
 

@@ -59,10 +59,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
+from markupsafe import Markup, escape
+
 from site_builder.cache import (
     ContentCache,
     Fingerprints,
-    MemoTable,
     default_cache_folder,
     digest_bytes,
     digest_text,
@@ -2012,6 +2013,10 @@ def template_environment(override_templates: Path | None = None) -> Any:
         challenge_path=challenge_path,
         submission_path=submission_path,
         participant_path=participant_path,
+        participant_link=_pass_page(participant_link),
+        score_cell_html=score_cell_html,
+        submission_state_html=submission_state_html,
+        submission_rows=_pass_page(submission_rows),
     )
     return environment
 
@@ -2090,6 +2095,70 @@ def _url(context: Any, target: str) -> str:
     return relative_url(target, context["page_path"])
 
 
+# The pieces every row of a board or a submissions table repeats, in Python:
+# a challenge page of 2,500 submissions made 10,000 macro calls, two thirds
+# of its rendering. The macros of macros.html call these, so the markup is
+# written once, here; values are escaped as autoescaping escapes them.
+
+
+def participant_link(page: str, name: str, login: str, team: str) -> Markup:
+    """A participant's name linking to their page, their login if it differs, and their team.
+
+    Their text sits in ``<bdi>``: a right-to-left override inside cannot reorder what follows it.
+    """
+    html = f'<a class="who" href="{escape(relative_url(participant_path(login), page))}"><bdi>{escape(name)}</bdi></a>'
+    if name != login:
+        html += f' <span class="login">@{escape(login)}</span>'
+    if team:
+        html += f'<span class="team">Team <bdi>{escape(team)}</bdi></span>'
+    return Markup(html)
+
+
+def score_cell_html(metric: Metric, value: float | None, primary: bool) -> Markup:
+    """A score's table cell: shown at the metric's precision, sorted by its exact value."""
+    kind = "num score primary" if primary else "num score"
+    return Markup(
+        f'<td class="{kind}" data-metric="{escape(metric.name)}" data-sort="{escape(sort_value(value))}">{escape(metric.format(value))}</td>'
+    )
+
+
+def submission_state_html(submission: _RecordFacts) -> Markup:
+    """Late, scored, or failed with the class of its error."""
+    if getattr(submission, "late", False):
+        return Markup('<span class="badge late">Late</span>')
+    if submission.scored:
+        return Markup('<span class="badge ok">Scored</span>')
+    error = escape(submission.error.get("class") or "error")
+    return Markup(f'<span class="badge failed">Failed</span> <code class="error-class">{error}</code>')
+
+
+def submission_rows(page: str, submissions: Sequence[SubmissionModel], challenge: ChallengeModel, show_participant: bool) -> Markup:
+    """The rows of a submissions table (see the ``submissions_table`` macro), one per submission."""
+    metric = challenge.metrics[0]
+    rows = []
+    for submission in submissions:
+        submitted = escape(submission.record["submitted_at"])
+        rank = submission.public_rank or ""
+        who = ""
+        if show_participant:
+            who = f'<td class="participant">{participant_link(page, submission.display_name, submission.participant, submission.team)}</td>\n'
+        rows.append(
+            f'<tr>\n<td class="when" data-sort="{submitted}"><time datetime="{submitted}">{escape(format_timestamp(submission.record["submitted_at"]))}</time></td>\n'
+            f"{who}<td>{submission_state_html(submission)}</td>\n"
+            f"{score_cell_html(metric, submission.primary_score, True)}\n"
+            f'<td class="num" data-sort="{rank}">{rank}</td>\n'
+            f'<td><a href="{escape(relative_url(submission.path, page))}">View</a></td>\n</tr>\n'
+        )
+    return Markup("".join(rows))
+
+
+def _pass_page(function: Callable[..., Markup]) -> Any:
+    """``function`` as a template global that receives the path of the page being rendered first."""
+    import jinja2
+
+    return jinja2.pass_context(lambda context, *arguments: function(context["page_path"], *arguments))
+
+
 class Page(NamedTuple):
     """One page to render: where it goes, its template and what the template sees.
 
@@ -2152,8 +2221,7 @@ def _render_site(site: Site, cache: ContentCache | None, previous: BuildManifest
             output.states[page.path] = PageState(key, reach, keys.full_key(key, reach))
     for challenge in site.challenges:
         _challenge_exports(challenge, output)
-    memo = MemoTable(cache, "results.json records, format 2")
-    output.files["results.json"] = _records_json(site.records, memo, site.record_keys)
+    output.files["results.json"] = _records_json(site.records, site.record_keys)
     output.files[".nojekyll"] = b""
     output.files[MARKER_FILE] = MARKER_TEXT
     _static_files(site.override_static, output)
@@ -2419,23 +2487,53 @@ def neutralize_cell(text: str) -> str:
     return f"'{text}" if text.startswith(CSV_DANGEROUS_PREFIXES) else text
 
 
-def _records_json(records: Sequence[Mapping[str, Any]], memo: MemoTable, keys: Sequence[str] = ()) -> bytes:
-    """``_json_bytes({"records": records})``, each record's text reused from the memo.
+# results.json is cut into blocks, each cached whole under the keys of its
+# records. A block ends after a record whose key starts with "0" (one in 16,
+# by content, so a record added or changed moves one block's bounds, not all
+# that follow) or at RECORD_BLOCK_MAX records.
+RECORD_BLOCK_MAX = 64
+
+
+def _records_json(records: Sequence[Mapping[str, Any]], keys: Sequence[str] = ()) -> bytes:
+    """``_json_bytes({"records": records})``, built from blocks of records' texts reused from the build cache.
 
     The indented encoder is pure Python, slow at thousands of records; a
     record's text nested two levels down is its own text with every line
-    indented by four spaces (JSON strings hold no raw newline).
+    indented by four spaces (JSON strings hold no raw newline). A record
+    without a key (its file's digest is unknown) is encoded every time, with
+    the rest of its block.
     """
     if not records:
         return _json_bytes({"records": []})
-
-    def text(record: Mapping[str, Any]) -> Callable[[], str]:
-        return lambda: json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False).replace("\n", "\n    ")
-
     keys = keys or [""] * len(records)
-    parts = [memo.get(key or digest_bytes(pickle.dumps(record, protocol=5)), text(record)) for record, key in zip(records, keys)]
-    memo.save()
-    return ('{\n  "records": [\n    ' + ",\n    ".join(parts) + "\n  ]\n}\n").encode("utf-8")
+    blocks = []
+    for start, end in _record_blocks(keys):
+        block = records[start:end]
+
+        def encode(block: Sequence[Mapping[str, Any]] = block) -> str:
+            return ",\n    ".join(_record_text(record) for record in block)
+
+        block_keys = keys[start:end]
+        blocks.append(_cached_text("results.json", encode, *block_keys) if all(block_keys) else encode())
+    return ('{\n  "records": [\n    ' + ",\n    ".join(blocks) + "\n  ]\n}\n").encode("utf-8")
+
+
+def _record_blocks(keys: Sequence[str]) -> list[tuple[int, int]]:
+    """The bounds of the blocks of results.json, as (start, end) indexes: see :data:`RECORD_BLOCK_MAX`."""
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    for index, key in enumerate(keys):
+        if key.startswith("0") or index + 1 - start >= RECORD_BLOCK_MAX:
+            bounds.append((start, index + 1))
+            start = index + 1
+    if start < len(keys):
+        bounds.append((start, len(keys)))
+    return bounds
+
+
+def _record_text(record: Mapping[str, Any]) -> str:
+    """A record's text as it appears in results.json, nested two levels down."""
+    return json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False).replace("\n", "\n    ")
 
 
 def _json_bytes(data: Any) -> bytes:
