@@ -380,3 +380,47 @@ def test_highlighted_code_is_the_same_with_and_without_the_joined_patterns() -> 
     formatter = HtmlFormatter(linenos="table", anchorlinenos=True, lineanchors="file-1", wrapcode=True)
     expected = highlight(TRICKY_PYTHON, PythonLexer(stripnl=False, ensurenl=True), formatter)
     assert render.highlight_file("estimator.py", TRICKY_PYTHON, "file-1") == expected
+
+
+def test_results_json_from_cached_blocks_equals_the_whole_encoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """results.json is joined from blocks cached under their records' keys: after a record
+    changes and another arrives mid-list, the text is still exactly json.dumps of all of them,
+    and only the blocks around the two changes are encoded again."""
+    import hashlib
+    import json
+
+    from site_builder.cache import ContentCache
+
+    def record(number: int, score: float) -> dict[str, object]:
+        return {"challenge": "alpha", "participant": f"p{number:04d}", "submission_id": "s1", "scores": {"public": {"rmse": score}},
+                "display": {"name": "Zoë \"<b>\"", "team": "t\u202e"}}  # fmt: skip
+
+    def key(item: dict[str, object]) -> str:
+        return hashlib.sha256(json.dumps(item, sort_keys=True).encode()).hexdigest() + " False"
+
+    records = [record(number, number / 7) for number in range(600)]
+    encoded: list[object] = []
+    original = render._record_text
+    monkeypatch.setattr(render, "_record_text", lambda item: encoded.append(item) or original(item))
+    whole = (json.dumps({"records": records}, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode()
+    cache = ContentCache(tmp_path / "cache")
+    with render._caching(cache, "salt"):
+        assert render._records_json(records, [key(item) for item in records]) == whole
+        assert len(render._record_blocks([key(item) for item in records])) > 4
+        encoded.clear()
+        assert render._records_json(records, [key(item) for item in records]) == whole
+        assert encoded == []  # every block from the cache
+
+        records[300] = record(300, 0.5)
+        records.insert(100, record(9999, 1.0))
+        whole = (json.dumps({"records": records}, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode()
+        encoded.clear()
+        assert render._records_json(records, [key(item) for item in records]) == whole
+    assert 2 <= len(encoded) <= 4 * render.RECORD_BLOCK_MAX and len(encoded) < 200
+    # A record without a key (its file's digest unknown) is encoded every time, never cached.
+    keys = [key(item) for item in records]
+    keys[50] = ""
+    encoded.clear()
+    with render._caching(cache, "salt"):
+        assert render._records_json(records, keys) == whole
+        assert records[50] in encoded
