@@ -139,10 +139,15 @@ def participant_path(login: str) -> str:
     return f"participants/{login}.html"
 
 
+# What urllib.parse.quote leaves as it is: most links, which then skip it.
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
 def relative_url(target: str, page: str) -> str:
     """The link from ``page`` to ``target`` (both site paths), percent-encoded."""
     start = posixpath.dirname(page) or "."
-    return quote(_relative_path(target, start))
+    path = _relative_path(target, start)
+    return path if _UNQUOTED.fullmatch(path) else quote(path)
 
 
 def _relative_path(target: str, start: str) -> str:
@@ -151,8 +156,8 @@ def _relative_path(target: str, start: str) -> str:
     Pages hold thousands of links; relpath makes both paths absolute first,
     which for two relative paths only adds the same prefix to each.
     """
-    target_parts = [part for part in target.split("/") if part and part != "."]
-    start_parts = [part for part in start.split("/") if part and part != "."]
+    target_parts = _path_parts(target)
+    start_parts = _path_parts(start)
     if ".." in target_parts or ".." in start_parts:
         return posixpath.relpath(target, start)
     common = 0
@@ -162,6 +167,10 @@ def _relative_path(target: str, start: str) -> str:
         common += 1
     parts = [".."] * (len(start_parts) - common) + target_parts[common:]
     return "/".join(parts) if parts else "."
+
+
+def _path_parts(path: str) -> list[str]:
+    return [part for part in path.split("/") if part and part != "."]
 
 
 # --------------------------------------------------------------------------
@@ -2101,16 +2110,25 @@ def _url(context: Any, target: str) -> str:
 # written once, here; values are escaped as autoescaping escapes them.
 
 
+_HTML_SPECIAL = re.compile("[&<>\"']")
+
+
+def _html_text(value: object) -> str:
+    """``value`` as text escaped exactly as autoescaping escapes it; most text has nothing to escape."""
+    text = value if type(value) is str else str(value)
+    return str(escape(text)) if _HTML_SPECIAL.search(text) else text
+
+
 def participant_link(page: str, name: str, login: str, team: str) -> Markup:
     """A participant's name linking to their page, their login if it differs, and their team.
 
     Their text sits in ``<bdi>``: a right-to-left override inside cannot reorder what follows it.
     """
-    html = f'<a class="who" href="{escape(relative_url(participant_path(login), page))}"><bdi>{escape(name)}</bdi></a>'
+    html = f'<a class="who" href="{_html_text(relative_url(participant_path(login), page))}"><bdi>{_html_text(name)}</bdi></a>'
     if name != login:
-        html += f' <span class="login">@{escape(login)}</span>'
+        html += f' <span class="login">@{_html_text(login)}</span>'
     if team:
-        html += f'<span class="team">Team <bdi>{escape(team)}</bdi></span>'
+        html += f'<span class="team">Team <bdi>{_html_text(team)}</bdi></span>'
     return Markup(html)
 
 
@@ -2118,7 +2136,7 @@ def score_cell_html(metric: Metric, value: float | None, primary: bool) -> Marku
     """A score's table cell: shown at the metric's precision, sorted by its exact value."""
     kind = "num score primary" if primary else "num score"
     return Markup(
-        f'<td class="{kind}" data-metric="{escape(metric.name)}" data-sort="{escape(sort_value(value))}">{escape(metric.format(value))}</td>'
+        f'<td class="{kind}" data-metric="{_html_text(metric.name)}" data-sort="{_html_text(sort_value(value))}">{_html_text(metric.format(value))}</td>'
     )
 
 
@@ -2128,7 +2146,7 @@ def submission_state_html(submission: _RecordFacts) -> Markup:
         return Markup('<span class="badge late">Late</span>')
     if submission.scored:
         return Markup('<span class="badge ok">Scored</span>')
-    error = escape(submission.error.get("class") or "error")
+    error = _html_text(submission.error.get("class") or "error")
     return Markup(f'<span class="badge failed">Failed</span> <code class="error-class">{error}</code>')
 
 
@@ -2137,17 +2155,17 @@ def submission_rows(page: str, submissions: Sequence[SubmissionModel], challenge
     metric = challenge.metrics[0]
     rows = []
     for submission in submissions:
-        submitted = escape(submission.record["submitted_at"])
+        submitted = _html_text(submission.record["submitted_at"])
         rank = submission.public_rank or ""
         who = ""
         if show_participant:
             who = f'<td class="participant">{participant_link(page, submission.display_name, submission.participant, submission.team)}</td>\n'
         rows.append(
-            f'<tr>\n<td class="when" data-sort="{submitted}"><time datetime="{submitted}">{escape(format_timestamp(submission.record["submitted_at"]))}</time></td>\n'
+            f'<tr>\n<td class="when" data-sort="{submitted}"><time datetime="{submitted}">{_html_text(format_timestamp(submission.record["submitted_at"]))}</time></td>\n'
             f"{who}<td>{submission_state_html(submission)}</td>\n"
             f"{score_cell_html(metric, submission.primary_score, True)}\n"
             f'<td class="num" data-sort="{rank}">{rank}</td>\n'
-            f'<td><a href="{escape(relative_url(submission.path, page))}">View</a></td>\n</tr>\n'
+            f'<td><a href="{_html_text(relative_url(submission.path, page))}">View</a></td>\n</tr>\n'
         )
     return Markup("".join(rows))
 
