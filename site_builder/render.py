@@ -82,7 +82,7 @@ from site_builder.record import (
     safe_relative_name,
 )
 from site_builder.record import parse_timestamp as _parse_timestamp
-from site_builder.spec import Challenge, find_challenges
+from site_builder.spec import Challenge, find_challenges, train_labels
 
 SITE_TITLE = "Data challenges"
 OVERRIDE_FOLDER = "site"
@@ -197,6 +197,7 @@ class DataFile:
     size: int
     rows: int | None
     columns: tuple[str, ...]
+    digest: str = ""  # of the file's bytes, which the page keys stand on instead of reading them again
 
 
 @dataclass(frozen=True)
@@ -1791,7 +1792,8 @@ def _gather_challenge(
 ) -> ChallengeModel:
     spec = challenge.spec
     rankings = rank_challenge(records, spec.metrics, spec.schedule.end, now, spec.schedule.start)
-    data_files = _data_files(challenge)
+    data_files = _data_files(challenge, inputs)
+    _know_train_labels(challenge, data_files[0].digest, inputs.cache if inputs is not None else None)
     assets: dict[str, Path] = {}
     readme = ""
     if challenge.readme_path.is_file():
@@ -1831,23 +1833,74 @@ def _record_order(record: Mapping[str, Any]) -> tuple[str, str, str]:
     return (record["submitted_at"], record["participant"], record["submission_id"])
 
 
-def _data_files(challenge: Challenge) -> list[DataFile]:
+def _data_files(challenge: Challenge, inputs: InputIndexes | None = None) -> list[DataFile]:
     train, test = challenge.train_path, challenge.test_path
     test_name = test.name if test.name != train.name else f"test-{test.name}"
     return [
-        _data_file("Training data (with the target)", train, f"challenges/{challenge.slug}/data/{train.name}"),
-        _data_file("Test inputs (predict these)", test, f"challenges/{challenge.slug}/data/{test_name}"),
+        _data_file("Training data (with the target)", train, f"challenges/{challenge.slug}/data/{train.name}", inputs),
+        _data_file("Test inputs (predict these)", test, f"challenges/{challenge.slug}/data/{test_name}", inputs),
     ]
 
 
-def _data_file(label: str, source: Path, path: str) -> DataFile:
-    rows, columns = None, ()
-    if source.suffix.lower() == ".csv":
-        with open(source, encoding="utf-8", errors="replace", newline="") as handle:
-            reader = csv.reader(handle)
-            columns = tuple(next(reader, []))
-            rows = sum(1 for _ in reader)
-    return DataFile(label, PurePosixPath(path).name, path, source, source.stat().st_size, rows, columns)
+def _data_file(label: str, source: Path, path: str, inputs: InputIndexes | None = None) -> DataFile:
+    """A data file as the challenge page lists it. Its header and row count come from the
+    input index while the file is unchanged: a million-row file took seconds to count."""
+    def shape(data: bytes) -> tuple[tuple[str, ...], int | None]:
+        return csv_shape(data) if source.suffix.lower() == ".csv" else ((), None)
+
+    if inputs is not None:
+        digest, (columns, rows) = inputs.folder(os.fspath(source.parent)).read(source.name, shape)
+    else:
+        data = source.read_bytes()
+        digest, (columns, rows) = file_digest(data), shape(data)
+    return DataFile(label, PurePosixPath(path).name, path, source, source.stat().st_size, rows, tuple(columns), digest)
+
+
+def _know_train_labels(challenge: Challenge, digest: str, cache: ContentCache | None) -> None:
+    """Give a classification challenge without declared classes the labels of its training
+    data, kept in the cache by the file's digest: reading them takes pandas and a whole read."""
+    spec = challenge.spec
+    if not spec.is_classification or spec.classes or cache is None:
+        return
+    key = digest_text("train labels, format 1", _library_version("pandas"), digest, spec.target)
+    text = cache.get_text("labels", key)
+    if text is None:
+        data = challenge.train_path.read_bytes()
+        try:
+            labels = train_labels(challenge.train_path, spec.target, data)
+        except SiteBuilderError:
+            return  # challenge.classes reads them, and says what is wrong, if a page asks
+        text = json.dumps(labels)
+        if file_digest(data) == digest:  # not changed since the index read it
+            cache.put_text("labels", key, text)
+    challenge.train_labels = json.loads(text)
+
+
+def _library_version(name: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def csv_shape(data: bytes) -> tuple[tuple[str, ...], int | None]:
+    """The header of CSV bytes and the number of rows after it, as ``csv.reader`` reads the
+    text decoded as UTF-8 with bad bytes replaced; ``((), None)`` if the reader refuses it (a NUL)."""
+    if b'"' not in data and b"\r" not in data and b"\0" not in data:
+        # No quotes and one kind of line end: every line is a row (a blank one too), so
+        # counting line ends gives the reader's count without making a row at a time.
+        first = data.split(b"\n", 1)[0]
+        columns = tuple(first.decode("utf-8", errors="replace").split(",")) if first else ()
+        lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+        return columns, max(lines - 1, 0)
+    reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
+    try:
+        columns = tuple(next(reader, []))
+        return columns, sum(1 for _ in reader)
+    except csv.Error:
+        return (), None
 
 
 def _attach_snapshots(model: ChallengeModel, results: Path, repository_url: str | None, inputs: InputIndexes | None) -> None:
@@ -2259,7 +2312,7 @@ class PageKeys:
         self.salt = salt
         self.fingerprints = Fingerprints(
             entities=(SubmissionModel, ChallengeModel, ChallengeHeader, ParticipantModel, SiteHeader, Site),
-            custom={Challenge: _challenge_identity},
+            custom={Challenge: lambda challenge, digests=_data_digests(site): _challenge_identity(challenge, digests)},
             flat={SubmissionModel: _submission_facts},
         )
 
@@ -2286,6 +2339,10 @@ class PageKeys:
         elif kind == "submission":
             found = next((item for item in self.site.submissions if item.path == identifier), None)
         return self.fingerprints.digest(found) if found is not None else "missing"
+
+
+def _data_digests(site: Site) -> dict[str, str]:
+    return {os.fspath(data.source): data.digest for model in site.challenges for data in model.data_files if data.digest}
 
 
 def _submission_facts(submission: SubmissionModel, fingerprints: Fingerprints) -> tuple[Any, ...]:
@@ -2323,13 +2380,16 @@ def _submission_facts(submission: SubmissionModel, fingerprints: Fingerprints) -
     )
 
 
-def _challenge_identity(challenge: Challenge) -> tuple[Any, ...]:
+def _challenge_identity(challenge: Challenge, data_digests: Mapping[str, str]) -> tuple[Any, ...]:
     """All a page can learn from a loaded challenge: its folder, its spec and, when
-    the classes are not declared, the training data they are read from."""
+    the classes are not declared, the training data they are read from.
+
+    ``data_digests`` holds the digests of the data files the build has read, by path.
+    """
     spec = challenge.spec
     train = ""
     if spec.is_classification and spec.classes is None and challenge.train_path.is_file():
-        train = digest_bytes(challenge.train_path.read_bytes())
+        train = data_digests.get(os.fspath(challenge.train_path)) or file_digest(challenge.train_path.read_bytes())
     return (str(challenge.directory), challenge.slug, spec.model_dump_json(), train)
 
 

@@ -156,6 +156,9 @@ class Challenge:
         self.directory = directory
         self.slug = directory.name
         self.spec = spec
+        # The target's labels in the training data, when the caller already knows them
+        # (the site build keeps them by the file's digest); else they are read when needed.
+        self.train_labels: list[str] | None = None
 
     def __repr__(self) -> str:
         return f"Challenge({self.slug!r})"
@@ -193,7 +196,10 @@ class Challenge:
         """Ordered class labels; for a binary task the positive class comes last."""
         if not self.spec.is_classification:
             return ()
-        labels = list(self.spec.classes) if self.spec.classes else _train_labels(self)
+        if self.spec.classes:
+            labels = list(self.spec.classes)
+        else:
+            labels = list(self.train_labels) if self.train_labels is not None else train_labels(self.train_path, self.spec.target)
         positive = self.spec.positive_class
         if positive is not None:
             if positive not in labels:
@@ -213,20 +219,20 @@ class Challenge:
         return [self.spec.id_column, self.spec.target]
 
 
-def _train_labels(challenge: Challenge) -> list[str]:
+def train_labels(path: Path, target: str, data: bytes | None = None) -> list[str]:
+    """The sorted labels of ``target`` in the training data at ``path`` (or in ``data``, its bytes), missing values left out."""
+    import io
+
     import pandas as pd
 
     try:
-        column = pd.read_csv(challenge.train_path, usecols=[challenge.spec.target], dtype=str)[challenge.spec.target]
+        column = pd.read_csv(path if data is None else io.BytesIO(data), usecols=[target], dtype=str)[target]
     except ValueError as error:
-        raise SpecError(
-            f"the train data has no column {challenge.spec.target!r} ({error})",
-            path=challenge.train_path,
-            key="target",
-        ) from None
-    labels = sorted(set(column.dropna()))
+        raise SpecError(f"the train data has no column {target!r} ({error})", path=path, key="target") from None
+    # unique() first: a set of a million pandas strings is made one Python call at a time.
+    labels = sorted(set(column.dropna().unique()))
     if len(labels) < 2:
-        raise SpecError("a classification target needs at least two classes", path=challenge.train_path, key="target")
+        raise SpecError("a classification target needs at least two classes", path=path, key="target")
     return labels
 
 

@@ -424,3 +424,51 @@ def test_results_json_from_cached_blocks_equals_the_whole_encoding(tmp_path: Pat
     with render._caching(cache, "salt"):
         assert render._records_json(records, keys) == whole
         assert records[50] in encoded
+
+
+def test_unchanged_data_files_are_not_read_again_and_a_changed_one_is(
+    fixture: SiteFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A challenge's training data can be millions of rows: counting them and reading its
+    classes with pandas took seconds on every build. Both are kept while the file is
+    unchanged; an edited file shows its new rows and classes, as a build from scratch does."""
+    from site_builder import spec as spec_module
+
+    out = tmp_path / "site"
+    _build(fixture, out)
+    reads: list[str] = []
+    count_rows, read_labels, spec_labels = render.csv_shape, render.train_labels, spec_module.train_labels
+    monkeypatch.setattr(render, "csv_shape", lambda data: reads.append("rows") or count_rows(data))
+    monkeypatch.setattr(render, "train_labels", lambda *args: reads.append("labels") or read_labels(*args))
+    monkeypatch.setattr(spec_module, "train_labels", lambda *args: reads.append("labels on demand") or spec_labels(*args))
+
+    _build(fixture, out)
+    assert reads == []
+
+    train = fixture.root / "challenges" / "gamma" / "data" / "train.csv"
+    with train.open("a", encoding="utf-8") as handle:
+        handle.write("i9,7.7,3.1,hybrid\n")
+    report = _build(fixture, out)
+    assert reads == ["rows", "labels"] and report.rendered > 1
+    page = (out / "challenges" / "gamma" / "index.html").read_text(encoding="utf-8")
+    assert "<code>hybrid</code>" in page and '<td class="num">10</td>' in page
+    assert _tree(out) == _reference(fixture, tmp_path, "reference")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"a,b", b"a,b\n", b"a,b\n1,2", b"a,b\n1,2\n\n3,4\n", b"\na\n", b'a,"b\nc"\n1,2\n', b"a\r\nb\r\n", b"a\rb", b"a\n\xff\xfe,x\n",
+     "é,ü\n1,2\n".encode(), b"a\n1\x002\n", b'"a""b",c\n"1\r\n2",3\n'],  # fmt: skip
+)
+def test_the_shape_of_a_data_file_is_what_the_csv_reader_reads(data: bytes) -> None:
+    """Counting line ends where nothing is quoted gives the csv reader's count; a NUL byte,
+    which the reader refuses, shows no count instead of failing the build."""
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
+    try:
+        expected: tuple[tuple[str, ...], int | None] = (tuple(next(reader, [])), sum(1 for _ in reader))
+    except csv.Error:
+        expected = ((), None)
+    assert render.csv_shape(data) == expected

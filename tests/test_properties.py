@@ -64,3 +64,21 @@ def test_spec_loader_survives_arbitrary_text(text: str) -> None:
         parse_spec(text, Path("challenge.yaml"))
     except SpecError:
         pass
+
+
+@SETTINGS
+@given(data=st.one_of(csv_text.map(lambda text: text.encode("utf-8")), st.binary(max_size=200),
+                      st.lists(st.sampled_from([b"a", b",", b"\n", b"\r", b'"', b"\xc3", b"\xff", b" "]), max_size=12).map(b"".join)))  # fmt: skip
+def test_data_file_shape_matches_the_csv_reader(data: bytes) -> None:
+    """The row count a challenge page shows is the csv reader's, whichever way it is counted."""
+    import csv
+    import io
+
+    from site_builder.render import csv_shape
+
+    reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
+    try:
+        expected: tuple[tuple[str, ...], int | None] = (tuple(next(reader, [])), sum(1 for _ in reader))
+    except csv.Error:
+        expected = ((), None)
+    assert csv_shape(data) == expected
