@@ -35,6 +35,7 @@ from benchmarks import scoring, ssg, synthetic  # noqa: E402
 CHALLENGES = 4
 INCREMENT_CHALLENGE = "challenge-01"  # open, so the new submission is ranked
 REPEATS = 3
+BIG_DATA_ROWS = 1_000_000  # rows of training data, and of test inputs, in the big-data site
 
 
 @dataclass
@@ -168,6 +169,26 @@ def site_benchmark(base: Path, submissions: int, report: Report) -> dict[str, fl
     # Best of three at every size, as the warm builds: one run on a shared 2-core machine varies by a third.
     figures["incremental_s"] = _incremental(repository, out, command, report, repeats=REPEATS)
     figures["ci_fresh_output_warm_cache_s"] = _fresh_output(repository, base, command, out, report)
+    return figures
+
+
+def big_data_benchmark(base: Path, rows: int) -> dict[str, float]:
+    """A challenge whose training and test data hold ``rows`` rows each, its classes left to
+    be read from the training data: builds cold and with nothing changed.
+
+    No target: the figure shows what a large dataset costs a build (the row
+    counts and the labels are kept by the files' digests).
+    """
+    log(f"site with {rows:,}-row data files: generating")
+    repository = synthetic.make_repository(base / "site-big-data", 1, 20, rows=rows, declare_classes=False)
+    out = base / "site-big-data-out"
+    command = build_command(repository, out)
+    train = repository.root / "challenges" / repository.challenges[0] / "data" / "train.csv"
+    log(f"site with {rows:,}-row data files: builds")
+    shutil.rmtree(repository.root / ".cache", ignore_errors=True)
+    figures: dict[str, float] = {"rows": rows, "train_mb": train.stat().st_size / 1e6}
+    figures["cold_s"] = timed(lambda: run(command))
+    figures["warm_s"] = fastest(lambda: run(command))
     return figures
 
 
@@ -436,6 +457,7 @@ def main(arguments: Sequence[str] | None = None) -> int:
         if not options.skip_tools and 500 in sizes:
             repository = synthetic.SyntheticRepository(base / "site-500", base / "site-500" / "results", "", (), 500)
             report.figures["tools"] = tools_benchmark(base / "tools", repository, base / "site-500-out")
+        report.figures["big_data"] = big_data_benchmark(base, BIG_DATA_ROWS)
         for rows in (100_000, 1_000_000):
             report.figures[f"scoring_{rows}"] = scoring_benchmark(base, rows, report)
         report.figures["rescoring"] = rescoring_benchmark(base, 100_000, options.rescore_files)

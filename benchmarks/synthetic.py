@@ -81,8 +81,14 @@ def challenge_slug(index: int) -> str:
     return f"challenge-{index:02d}"
 
 
-def make_repository(base: Path, challenges: int, submissions_per_challenge: int, *, seed: int = 0) -> SyntheticRepository:
-    """Write ``challenges`` challenges with ``submissions_per_challenge`` records each under ``base``."""
+def make_repository(
+    base: Path, challenges: int, submissions_per_challenge: int, *, seed: int = 0, rows: int = 200, declare_classes: bool = True
+) -> SyntheticRepository:
+    """Write ``challenges`` challenges with ``submissions_per_challenge`` records each under ``base``.
+
+    ``rows`` rows of training and test data each; without ``declare_classes`` the
+    specs leave the classes to be read from the training data.
+    """
     from site_builder.private import generate_identity
 
     root = Path(base)
@@ -91,7 +97,7 @@ def make_repository(base: Path, challenges: int, submissions_per_challenge: int,
     slugs = tuple(challenge_slug(index) for index in range(challenges))
     with _without_fsync():
         for index, slug in enumerate(slugs):
-            write_challenge(root, slug, index, recipient, seed=seed)
+            write_challenge(root, slug, index, recipient, rows=rows, seed=seed, declare_classes=declare_classes)
             for number in range(submissions_per_challenge):
                 write_submission(results, slug, number, seed=seed)
     return SyntheticRepository(root, results, identity, slugs, challenges * submissions_per_challenge)
@@ -114,7 +120,9 @@ def _without_fsync() -> Iterator[None]:
         yield
 
 
-def write_challenge(root: Path, slug: str, index: int, recipient: str, *, rows: int = 200, seed: int = 0) -> None:
+def write_challenge(
+    root: Path, slug: str, index: int, recipient: str, *, rows: int = 200, seed: int = 0, declare_classes: bool = True
+) -> None:
     """A small code challenge: public train and test data, the encrypted solution."""
     from site_builder.private import encrypt_bytes
 
@@ -125,6 +133,8 @@ def write_challenge(root: Path, slug: str, index: int, recipient: str, *, rows: 
     stamp = "%Y-%m-%dT%H:%M:%SZ"
     end = ENDED if index == 0 else OPEN_UNTIL
     spec = SPEC.format(index=index, start=START.strftime(stamp), end=end.strftime(stamp))
+    if not declare_classes:
+        spec = spec.replace("classes: [stay, leave]\n", "")
     (folder / "challenge.yaml").write_text(spec, encoding="utf-8")
     (folder / "README.md").write_text(README.format(index=index), encoding="utf-8")
     (folder / "recipient.txt").write_text(recipient + "\n", encoding="utf-8")
