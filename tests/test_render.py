@@ -376,6 +376,22 @@ def test_languages_whose_lexers_can_stall_are_shown_as_plain_text() -> None:
     assert "*" * 3000 in fenced and '<span class="kn">import</span>' in fenced
 
 
+def test_code_block_languages_are_looked_up_among_pygments_own_lexers_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A README block marked with a language Pygments does not ship (```csv) made Pygments ask
+    every lexer plugin, importing IPython and more on each build: a third of a second."""
+    import pygments.plugin
+
+    asked: list[str] = []
+    monkeypatch.setattr(pygments.plugin, "iter_entry_points", lambda group: asked.append(group) or iter(()))
+    render._code_lexer.cache_clear()
+    try:
+        html = render.render_markdown("```csv\na,b\n```\n\n```SH\necho hi\n```\n\n```nosuchlang\nx\n```\n", lambda tag, url: None)
+    finally:
+        render._code_lexer.cache_clear()
+    assert asked == []
+    assert "a,b" in html and '<span class="nb">echo</span>' in html and ">x\n<" in html.replace("</span>", "")
+
+
 def test_highlighting_stops_after_the_submission_budget() -> None:
     """Even a linear lexer costs up to about 20 µs a character on hostile text: past 128 KB per
     submission, files are shown plain, with their line numbers, and say so."""
