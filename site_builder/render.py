@@ -1800,7 +1800,7 @@ def _gather_challenge(
     readme = ""
     if challenge.readme_path.is_file():
         text = challenge.readme_path.read_text(encoding="utf-8", errors="replace")
-        readme = render_markdown(text, _challenge_url_mapper(challenge, data_files, assets))
+        readme = _challenge_readme(text, challenge, data_files, assets, inputs)
     model = ChallengeModel(
         challenge=challenge,
         path=challenge_path(challenge.slug),
@@ -1829,6 +1829,47 @@ def _gather_challenge(
     _attach_snapshots(model, results, repository_url, inputs)
     model.chart_until = min(now, spec.schedule.end)
     return model
+
+
+def _challenge_readme(
+    text: str, challenge: Challenge, data_files: Sequence[DataFile], assets: dict[str, Path], inputs: InputIndexes | None
+) -> str:
+    """A challenge README as HTML (the images it shows added to ``assets``), from the cache
+    when its text is unchanged and every link it makes is still resolved the same way.
+
+    Rendering imports markdown-it and Pygments' lexers for its code blocks: a
+    fifth of a second on every build of a small site. The HTML depends only
+    on the text and on what the URL mapper answered for each relative link
+    (a data file, an image that exists, nothing); those answers are kept with
+    it and asked again, so a removed or added image renders the README again.
+    """
+    cache = inputs.cache if inputs is not None else None
+    if cache is None:
+        return render_markdown(text, _challenge_url_mapper(challenge, data_files, assets))
+    key = digest_text(inputs.salt, "challenge readme, format 1", challenge.slug, text)
+    cached = cache.get_text("challenge-readme", key)
+    if cached is not None:
+        shown: dict[str, Path] = {}
+        map_again = _challenge_url_mapper(challenge, data_files, shown)
+        try:
+            document = json.loads(cached)
+            html, links = document["html"], document["links"]
+            if isinstance(html, str) and all(map_again(tag, relative) == answer for tag, relative, answer in links):
+                assets.update(shown)
+                return html
+        except (ValueError, TypeError, KeyError):
+            pass  # unreadable: rendered again, and the entry replaced
+    map_url = _challenge_url_mapper(challenge, data_files, assets)
+    answered: list[tuple[str, str, str | None]] = []
+
+    def recording(tag: str, relative: str) -> str | None:
+        answer = map_url(tag, relative)
+        answered.append((tag, relative, answer))
+        return answer
+
+    html = render_markdown(text, recording)
+    cache.put_text("challenge-readme", key, json.dumps({"html": html, "links": answered}))
+    return html
 
 
 def _record_order(record: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -2495,21 +2536,36 @@ def environment_salt(override_templates: Path | None = None) -> str:
 def code_salt() -> str:
     """A digest of this package's rendering code, templates and static files, and the library versions."""
     import jinja2
-    import markdown_it
-    import mdit_py_plugins
-    import nh3
     import pygments
 
     package = Path(__file__).resolve().parent
     folders = [(package, f"{module}.py") for module in _RENDERING_MODULES]
     folders += [(package / "templates", "*"), (package / "static", "*")]
-    versions = [sys.version, jinja2.__version__, pygments.__version__, markdown_it.__version__,
-                mdit_py_plugins.__version__, getattr(nh3, "__version__", "")]  # fmt: skip
+    versions = [sys.version, jinja2.__version__, pygments.__version__]
     parts = [part.encode("utf-8") for part in versions]
+    # Markdown and the sanitizer are imported only when a README is rendered, which a build
+    # with nothing new may not do: the file that holds each one's version stands for it.
+    parts += [_module_file(name) for name in ("markdown_it", "mdit_py_plugins", "nh3")]
     for index, (folder, pattern) in enumerate(folders):
         for path in sorted(path for path in folder.glob(pattern) if path.is_file()):
             parts += [f"{index}/{path.relative_to(folder).as_posix()}".encode("utf-8"), path.read_bytes()]
     return digest_bytes(*parts)
+
+
+def _module_file(name: str) -> bytes:
+    """What stands for an installed library's version, found without importing it: the file
+    its top-level module is loaded from (a package's ``__init__.py`` usually holds the
+    version) and the compiled extensions beside it (nh3's ``__init__.py`` only imports one)."""
+    import importlib.util
+
+    found = importlib.util.find_spec(name)
+    if found is None or not found.origin or not os.path.isfile(found.origin):
+        return f"{name}: not found".encode("utf-8")
+    origin = Path(found.origin)
+    files = [origin]
+    if origin.name == "__init__.py":
+        files += sorted(path for path in origin.parent.iterdir() if path.suffix in (".so", ".pyd") and path.is_file())
+    return digest_bytes(name.encode("utf-8"), *(part for path in files for part in (path.name.encode("utf-8"), path.read_bytes()))).encode("ascii")
 
 
 def _challenge_exports(challenge: ChallengeModel, output: Output) -> None:

@@ -472,3 +472,27 @@ def test_the_shape_of_a_data_file_is_what_the_csv_reader_reads(data: bytes) -> N
     except csv.Error:
         expected = ((), None)
     assert render.csv_shape(data) == expected
+
+
+def test_a_challenge_readme_is_rendered_again_only_when_its_text_or_its_links_change(
+    fixture: SiteFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendering a README imports markdown-it and the lexers of its code blocks on every build;
+    the HTML is kept with the answer each of its links got, and a link that resolves differently
+    (an image removed) renders it again, as a build from scratch would."""
+    out = tmp_path / "site"
+    _build(fixture, out)
+    rendered: list[str] = []
+    render_markdown = render.render_markdown
+    monkeypatch.setattr(render, "render_markdown", lambda text, *args, **kwargs: rendered.append(text[:20]) or render_markdown(text, *args, **kwargs))
+
+    _build(fixture, out)
+    assert rendered == []
+    assert (out / "challenges" / "alpha" / "assets" / "figures" / "plot.png").is_file()
+
+    (fixture.root / "challenges" / "alpha" / "figures" / "plot.png").unlink()
+    _build(fixture, out)
+    assert rendered == ["# Customer churn\n\nPr"]
+    assert "plot.png" not in (out / "challenges" / "alpha" / "index.html").read_text(encoding="utf-8")
+    assert not (out / "challenges" / "alpha" / "assets").exists()
+    assert _tree(out) == _reference(fixture, tmp_path, "reference")
