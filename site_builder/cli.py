@@ -262,7 +262,8 @@ def _repository_url(args: argparse.Namespace) -> str | None:
 def cmd_build(args: argparse.Namespace) -> int:
     from site_builder.render import build_site
 
-    report = build_site(Path(args.root), _results(args), Path(args.out), now=_now(args.now), repository_url=_repository_url(args))
+    report = build_site(Path(args.root), _results(args), Path(args.out), now=_now(args.now), repository_url=_repository_url(args),
+                        use_cache=not args.no_cache)  # fmt: skip
     print_build_report(report)
     global _nothing_left_to_clean
     _nothing_left_to_clean = True
@@ -374,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = verbs.add_parser("build", help="build the static site")
     build.add_argument("--out", default="_site", help="output folder, empty or a previous site (default: _site)")
     build.add_argument("--repository-url", default=None, help="https://github.com/OWNER/REPO for commit and PR links (default: from GITHUB_SERVER_URL and GITHUB_REPOSITORY)")
+    build.add_argument("--no-cache", action="store_true", help="neither read nor write the build cache (ROOT/.cache/site-builder): for a build whose cache is thrown away, as on GitHub; same output, from scratch")
     _common(build)
     build.set_defaults(func=cmd_build)
 
