@@ -1908,13 +1908,14 @@ def _know_train_labels(challenge: Challenge, digest: str, cache: ContentCache | 
     key = digest_text("train labels, format 1", _library_version("pandas"), digest, spec.target)
     text = cache.get_text("labels", key)
     if text is None:
-        data = challenge.train_path.read_bytes()
         try:
-            labels = train_labels(challenge.train_path, spec.target, data)
-        except SiteBuilderError:
+            labels = train_labels(challenge.train_path, spec.target)
+            with open(challenge.train_path, "rb") as handle:
+                unchanged = hashlib.file_digest(handle, "sha256").hexdigest() == digest  # since the index read it
+        except (SiteBuilderError, OSError):
             return  # challenge.classes reads them, and says what is wrong, if a page asks
         text = json.dumps(labels)
-        if file_digest(data) == digest:  # not changed since the index read it
+        if unchanged:
             cache.put_text("labels", key, text)
     challenge.train_labels = json.loads(text)
 
@@ -1934,11 +1935,13 @@ def csv_shape(data: bytes) -> tuple[tuple[str, ...], int | None]:
     if b'"' not in data and b"\r" not in data and b"\0" not in data:
         # No quotes and one kind of line end: every line is a row (a blank one too), so
         # counting line ends gives the reader's count without making a row at a time.
-        first = data.split(b"\n", 1)[0]
+        end = data.find(b"\n")
+        first = data[: end if end >= 0 else len(data)]
         columns = tuple(first.decode("utf-8", errors="replace").split(",")) if first else ()
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
         return columns, max(lines - 1, 0)
-    reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
+    # Decoded as it is read, as the file itself was: no copy of the whole text at once.
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace", newline=""))
     try:
         columns = tuple(next(reader, []))
         return columns, sum(1 for _ in reader)

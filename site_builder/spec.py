@@ -219,14 +219,12 @@ class Challenge:
         return [self.spec.id_column, self.spec.target]
 
 
-def train_labels(path: Path, target: str, data: bytes | None = None) -> list[str]:
-    """The sorted labels of ``target`` in the training data at ``path`` (or in ``data``, its bytes), missing values left out."""
-    import io
-
+def train_labels(path: Path, target: str) -> list[str]:
+    """The sorted labels of ``target`` in the training data at ``path``, missing values left out."""
     import pandas as pd
 
     try:
-        column = pd.read_csv(path if data is None else io.BytesIO(data), usecols=[target], dtype=str)[target]
+        column = pd.read_csv(path, usecols=[target], dtype=str)[target]
     except ValueError as error:
         raise SpecError(f"the train data has no column {target!r} ({error})", path=path, key="target") from None
     # unique() first: a set of a million pandas strings is made one Python call at a time.
