@@ -373,6 +373,11 @@ def load_page(path: Path) -> Element:
     return parse_html(path.read_text(encoding="utf-8"))
 
 
+def site_tree(site: Path) -> dict[str, bytes]:
+    """Every file of a built site by its path inside it: two builds compare byte for byte."""
+    return {path.relative_to(site).as_posix(): path.read_bytes() for path in sorted(site.rglob("*")) if path.is_file()}
+
+
 def html_pages(site: Path) -> list[Path]:
     return sorted(site.rglob("*.html"))
 

@@ -48,7 +48,7 @@ def test_a_build_run_as_a_program_reports_and_ends_at_once_with_its_output_flush
 def test_a_build_without_cache_writes_none_and_the_same_site(tmp_path) -> None:  # noqa: ANN001
     """``--no-cache`` (the Pages workflow's: its runner throws the cache away) builds from scratch, writing no cache."""
     from site_builder.cli import main
-    from tests.site_fixture import make_site_fixture
+    from tests.site_fixture import make_site_fixture, site_tree
 
     fixture = make_site_fixture(tmp_path / "base")
     common = ["--root", str(fixture.root), "--results", str(fixture.results), "--now", "2026-12-01T12:00:00Z"]
@@ -56,11 +56,7 @@ def test_a_build_without_cache_writes_none_and_the_same_site(tmp_path) -> None: 
     assert not (fixture.root / ".cache").exists()
     assert main(["build", *common, "--out", str(tmp_path / "cached")]) == 0
     assert (fixture.root / ".cache" / "site-builder").is_dir()
-
-    def tree(folder):  # noqa: ANN001, ANN202
-        return {path.relative_to(folder): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
-
-    assert tree(tmp_path / "plain") == tree(tmp_path / "cached")
+    assert site_tree(tmp_path / "plain") == site_tree(tmp_path / "cached")
 
 
 def test_the_build_summary_says_what_was_built_and_what_was_left_out(tmp_path, capsys) -> None:  # noqa: ANN001

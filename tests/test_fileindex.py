@@ -19,6 +19,7 @@ from site_builder import fileindex, render
 from site_builder.cache import ContentCache, Fingerprints
 from site_builder.render import build_site
 from tests.site_fixture import SiteFixture, make_site_fixture
+from tests.site_fixture import site_tree as _tree
 
 
 @pytest.fixture
@@ -27,10 +28,6 @@ def fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SiteFixture:
     # file would be too recent to be remembered and the index never consulted.
     monkeypatch.setattr(fileindex, "RACY_SECONDS", 0)
     return make_site_fixture(tmp_path / "base")
-
-
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
 def _build(fixture: SiteFixture, out: Path, **options) -> render.BuildReport:

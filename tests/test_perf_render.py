@@ -18,10 +18,7 @@ import pytest
 from site_builder import fileindex, render
 from site_builder.render import build_site
 from tests.site_fixture import SiteFixture, _files, _record, make_site_fixture
-
-
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+from tests.site_fixture import site_tree as _tree
 
 
 def _build(fixture: SiteFixture, out: Path, *, now: datetime | None = None, **options) -> render.BuildReport:
@@ -453,25 +450,6 @@ def test_unchanged_data_files_are_not_read_again_and_a_changed_one_is(
     page = (out / "challenges" / "gamma" / "index.html").read_text(encoding="utf-8")
     assert "<code>hybrid</code>" in page and '<td class="num">10</td>' in page
     assert _tree(out) == _reference(fixture, tmp_path, "reference")
-
-
-@pytest.mark.parametrize(
-    "data",
-    [b"", b"a,b", b"a,b\n", b"a,b\n1,2", b"a,b\n1,2\n\n3,4\n", b"\na\n", b'a,"b\nc"\n1,2\n', b"a\r\nb\r\n", b"a\rb", b"a\n\xff\xfe,x\n",
-     "é,ü\n1,2\n".encode(), b"a\n1\x002\n", b'"a""b",c\n"1\r\n2",3\n'],  # fmt: skip
-)
-def test_the_shape_of_a_data_file_is_what_the_csv_reader_reads(data: bytes) -> None:
-    """Counting line ends where nothing is quoted gives the csv reader's count; a NUL byte,
-    which the reader refuses, shows no count instead of failing the build."""
-    import csv
-    import io
-
-    reader = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
-    try:
-        expected: tuple[tuple[str, ...], int | None] = (tuple(next(reader, [])), sum(1 for _ in reader))
-    except csv.Error:
-        expected = ((), None)
-    assert render.csv_shape(data) == expected
 
 
 def test_a_challenge_readme_is_rendered_again_only_when_its_text_or_its_links_change(
