@@ -37,8 +37,7 @@ kind: code
 id_column: id
 target: churn
 prediction: proba
-classes: [stay, leave]
-positive_class: leave
+{classes}positive_class: leave
 metrics: [roc_auc, accuracy, log_loss]
 tags: [synthetic, binary]
 data:
@@ -132,9 +131,8 @@ def write_challenge(
     (folder / "private").mkdir(exist_ok=True)
     stamp = "%Y-%m-%dT%H:%M:%SZ"
     end = ENDED if index == 0 else OPEN_UNTIL
-    spec = SPEC.format(index=index, start=START.strftime(stamp), end=end.strftime(stamp))
-    if not declare_classes:
-        spec = spec.replace("classes: [stay, leave]\n", "")
+    classes = "classes: [stay, leave]\n" if declare_classes else ""  # else read from the training data
+    spec = SPEC.format(index=index, start=START.strftime(stamp), end=end.strftime(stamp), classes=classes)
     (folder / "challenge.yaml").write_text(spec, encoding="utf-8")
     (folder / "README.md").write_text(README.format(index=index), encoding="utf-8")
     (folder / "recipient.txt").write_text(recipient + "\n", encoding="utf-8")
