@@ -1794,7 +1794,7 @@ def _gather_challenge(
     spec = challenge.spec
     rankings = rank_challenge(records, spec.metrics, spec.schedule.end, now, spec.schedule.start)
     data_files = _data_files(challenge, inputs)
-    _know_train_labels(challenge, data_files[0].digest, inputs.cache if inputs is not None else None)
+    _know_train_labels(challenge, data_files[0].digest, inputs)
     assets: dict[str, Path] = {}
     readme = ""
     if challenge.readme_path.is_file():
@@ -1842,9 +1842,9 @@ def _challenge_readme(
     (a data file, an image that exists, nothing); those answers are kept with
     it and asked again, so a removed or added image renders the README again.
     """
-    cache = inputs.cache if inputs is not None else None
-    if cache is None:
+    if inputs is None or inputs.cache is None:
         return render_markdown(text, _challenge_url_mapper(challenge, data_files, assets))
+    cache = inputs.cache
     key = digest_text(inputs.salt, "challenge readme, format 1", challenge.slug, text)
     cached = cache.get_text("challenge-readme", key)
     if cached is not None:
@@ -1898,13 +1898,18 @@ def _data_file(label: str, source: Path, path: str, inputs: InputIndexes | None 
     return DataFile(label, PurePosixPath(path).name, path, source, source.stat().st_size, rows, tuple(columns), digest)
 
 
-def _know_train_labels(challenge: Challenge, digest: str, cache: ContentCache | None) -> None:
+def _know_train_labels(challenge: Challenge, digest: str, inputs: InputIndexes | None) -> None:
     """Give a classification challenge without declared classes the labels of its training
-    data, kept in the cache by the file's digest: reading them takes pandas and a whole read."""
+    data, kept in the cache by the file's digest: reading them takes pandas and a whole read.
+
+    Keyed like the rest of the build's cache by the rendering code's salt (which
+    covers ``spec.train_labels``), and by the pandas version that parsed them.
+    """
     spec = challenge.spec
-    if not spec.is_classification or spec.classes or cache is None:
+    if not spec.is_classification or spec.classes or inputs is None or inputs.cache is None:
         return
-    key = digest_text("train labels, format 1", _library_version("pandas"), digest, spec.target)
+    cache = inputs.cache
+    key = digest_text(inputs.salt, "train labels, format 1", _library_version("pandas"), digest, spec.target)
     text = cache.get_text("labels", key)
     if text is None:
         try:
