@@ -1556,6 +1556,33 @@ _CHART_MARGIN = (64, 14, 20, 30)  # left, top, right, bottom
 _TIME_STEPS = tuple(hours * 3600 for hours in (1, 3, 6, 12, 24, 48, 168, 336, 720, 1440, 2880, 8760))
 
 
+# Steps the chart's clock is rounded up to (seconds): whole minutes, hours and days of UTC.
+_CHART_CLOCK_STEPS = (60, 300, 900, 3600, 6 * 3600, 86400)
+# The step is at most this fraction of the time the axis spans: under 2 px of the plot.
+_CHART_CLOCK_FRACTION = 1 / 400
+
+
+def chart_clock(now: datetime, since: datetime | None) -> datetime:
+    """Where an open challenge's time axis ends: ``now`` rounded up to a step.
+
+    The axis ends at the build's clock, which moves between builds; left
+    exact, every build would render every open challenge page again (at
+    2,500 submissions, a quarter of a second each) for dots that move by
+    less than a pixel. The step is the largest of whole minutes, hours or
+    days that stays within :data:`_CHART_CLOCK_FRACTION` of the time since
+    ``since`` (the axis's start), one minute at least: the axis ends at most
+    that much after ``now``, and builds within one step give the same end
+    (but for the few times in a challenge when the step itself grows).
+    """
+    if since is not None and now <= since:
+        return since  # not started: no dot can be drawn before the start, and the page stays as it is
+    span = (now - since).total_seconds() if since is not None else 0.0
+    step = max([_CHART_CLOCK_STEPS[0]] + [step for step in _CHART_CLOCK_STEPS if step <= span * _CHART_CLOCK_FRACTION])
+    moment = now.timestamp()
+    rounded = math.ceil(moment / step) * step
+    return now if rounded == moment else datetime.fromtimestamp(rounded, timezone.utc)
+
+
 def build_chart(challenge: ChallengeModel, now: datetime) -> Chart | None:
     metric = challenge.metrics[0]
     # (submitted at, participant, id, score, submission) of each ranked score, oldest first.
@@ -1826,8 +1853,16 @@ def _gather_challenge(
             )
         )
     _attach_snapshots(model, results, repository_url, inputs)
-    model.chart_until = min(now, spec.schedule.end)
+    model.chart_until = min(chart_clock(now, _chart_start(spec.schedule.start, records)), spec.schedule.end)
     return model
+
+
+def _chart_start(start: datetime | None, records: Sequence[Mapping[str, Any]]) -> datetime | None:
+    """Where the chart's time axis can begin: the challenge's start, else its first submission."""
+    if start is not None:
+        return start
+    times = [parse_timestamp(str(record["submitted_at"])) for record in records]
+    return min(times) if times else None
 
 
 def _challenge_readme(

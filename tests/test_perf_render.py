@@ -99,6 +99,23 @@ def test_a_later_clock_rebuilds_what_it_changes(fixture: SiteFixture, tmp_path: 
     assert _tree(out) == _reference(fixture, tmp_path, "reference", now=later)
 
 
+def test_an_open_challenge_page_is_kept_while_the_clock_stays_within_its_step(fixture: SiteFixture, tmp_path: Path) -> None:
+    """Beta is open: its chart's time axis ends at the clock, rounded up to
+    the hour (a 400th of its 30 days is 1.8 hours). Builds later within that
+    hour keep its page; the first one past it renders and changes it."""
+    out = tmp_path / "site"
+    beta = out / "challenges" / "beta" / "index.html"
+    _build(fixture, out, now=datetime(2026, 12, 1, 11, 5, tzinfo=timezone.utc))
+    before = beta.read_bytes()
+    within = _build(fixture, out, now=datetime(2026, 12, 1, 11, 55, tzinfo=timezone.utc))
+    assert within.rendered == 1 and within.changed == 0  # the index alone, unchanged
+    assert _tree(out) == _reference(fixture, tmp_path, "within", now=datetime(2026, 12, 1, 11, 55, tzinfo=timezone.utc))
+    past = datetime(2026, 12, 1, 12, 5, tzinfo=timezone.utc)
+    _build(fixture, out, now=past)
+    assert beta.read_bytes() != before  # the dots moved left as the axis grew by an hour
+    assert _tree(out) == _reference(fixture, tmp_path, "past", now=past)
+
+
 def test_a_damaged_cache_changes_no_byte(fixture: SiteFixture, tmp_path: Path) -> None:
     out = tmp_path / "site"
     _build(fixture, tmp_path / "warm-up")

@@ -6,10 +6,12 @@ import csv
 import json
 import threading
 import urllib.request
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from site_builder import render
 from site_builder.metrics import get_metric
@@ -235,6 +237,26 @@ def test_chart_has_a_dot_per_ranked_submission(built: tuple[SiteFixture, Path]) 
     assert targets == ["submissions/alice/a1.html", "submissions/alice/a2.html", "submissions/bob/b1.html", "submissions/erin/e1.html"]
     assert len(svg.find_all("circle")) == 4 and svg.find_all("path")
     assert load_page(out / "challenges" / "gamma" / "index.html").find_id("progress") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    now=st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.just(timezone.utc)),
+    span=st.one_of(st.none(), st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3000))),
+)
+@example(now=datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc), span=timedelta(days=30))
+@example(now=datetime(2026, 12, 1, 12, 0, 0, 1, tzinfo=timezone.utc), span=None)
+def test_the_chart_clock_ends_at_most_one_small_step_after_now(now: datetime, span: timedelta | None) -> None:
+    since = now - span if span is not None else None
+    until = render.chart_clock(now, since)
+    step = until.timestamp() - now.timestamp()
+    allowed = max(60.0, span.total_seconds() / 400) if span is not None else 60.0
+    assert until.tzinfo is not None and 0 <= step < allowed
+    # A later clock within the step gives the same end (the span kept, so the step is too): the page keeps its key.
+    later = (until - now) / 2
+    assert render.chart_clock(now + later, since + later if since is not None else None) == until
+    # Before the start nothing can be drawn: the axis ends at the start, whatever the clock.
+    assert render.chart_clock(now, now + timedelta(days=1)) == now + timedelta(days=1)
 
 
 def test_index_lists_each_challenge_with_status_and_leader(built: tuple[SiteFixture, Path]) -> None:
