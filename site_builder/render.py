@@ -454,7 +454,7 @@ class ChallengeModel:
     prediction_columns: list[str]
     submissions: list[SubmissionModel] = field(default_factory=list)
     # The chart's time axis ends at the last submission or at this moment, whichever is later:
-    # the build's clock, but never past the end of the challenge.
+    # the build's clock rounded up to a step (chart_clock), but never past the end of the challenge.
     chart_until: datetime | None = None
 
     @functools.cached_property
