@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from site_builder import fileindex, render
+from site_builder import fileindex, lexing, render
 from site_builder.render import build_site
 from tests.site_fixture import SiteFixture, _files, _record, make_site_fixture
 from tests.site_fixture import site_tree as _tree
@@ -362,14 +362,14 @@ def _corpus() -> list[str]:
 
 
 def _plain_and_fast(lexer_class: type) -> tuple[object, object]:
-    return lexer_class(stripnl=False, ensurenl=True), render.accelerate_lexer(lexer_class(stripnl=False, ensurenl=True))
+    return lexer_class(stripnl=False, ensurenl=True), lexing.accelerate_lexer(lexer_class(stripnl=False, ensurenl=True))
 
 
 def test_the_joined_python_lexer_yields_pygments_tokens() -> None:
     from pygments.lexers import PythonLexer
 
     plain, fast = _plain_and_fast(PythonLexer)
-    assert render._state_matchers(PythonLexer)["root"] is not None
+    assert lexing._state_matchers(PythonLexer)["root"] is not None
     for text in _corpus():
         assert list(fast.get_tokens(text)) == list(plain.get_tokens(text))
 
