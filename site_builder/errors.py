@@ -40,3 +40,7 @@ class PrivateDataError(SiteBuilderError):
 
 class SubmissionError(SiteBuilderError):
     """A submission folder breaks the folder contract."""
+
+
+class RenderError(SiteBuilderError):
+    """The site cannot be built or written where asked."""

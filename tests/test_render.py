@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from site_builder import render
+from site_builder import publish, render
 from site_builder.metrics import get_metric
 from site_builder.rank import rank_challenge
 from site_builder.record import load_records
@@ -339,7 +339,7 @@ def test_a_build_killed_midway_leaves_the_previous_site(tmp_path: Path, monkeypa
     build_site(fixture.root, fixture.results, out, now=fixture.now)
     before = _tree(out)
     calls = {"count": 0}
-    original = render._write
+    original = publish._write
 
     def dying_write(path: Path, data: bytes) -> None:
         calls["count"] += 1
@@ -347,7 +347,7 @@ def test_a_build_killed_midway_leaves_the_previous_site(tmp_path: Path, monkeypa
             raise KeyboardInterrupt
         original(path, data)
 
-    monkeypatch.setattr(render, "_write", dying_write)
+    monkeypatch.setattr(publish, "_write", dying_write)
     with pytest.raises(KeyboardInterrupt):
         build_site(fixture.root, fixture.results, out, now=datetime(2027, 2, 1, tzinfo=timezone.utc))
     assert _tree(out) == before

@@ -166,7 +166,7 @@ def test_a_build_killed_at_random_moments_leaves_the_previous_site_whole(workspa
 SWAP_KILLER = textwrap.dedent(
     """
     import os, signal, sys
-    from site_builder import render
+    from site_builder import publish
 
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
@@ -174,14 +174,14 @@ SWAP_KILLER = textwrap.dedent(
     moment = sys.argv.pop(1)
     rename = os.rename
     if moment == "after-the-exchange":  # the one step that puts the new site in place of the old
-        exchange = render._exchange
+        exchange = publish._exchange
         def exchanging(*args):
             done = exchange(*args)
             assert done, "this filesystem cannot exchange two folders"
             die()
-        render._exchange = exchanging
+        publish._exchange = exchanging
     elif moment == "between-the-two-renames":  # where the system cannot exchange: the old site aside, the new not yet in
-        render._exchange = lambda first, second: False
+        publish._exchange = lambda first, second: False
         def renaming(source, target):
             rename(source, target)
             if ".old-" in str(target):
@@ -194,7 +194,7 @@ SWAP_KILLER = textwrap.dedent(
                 die()
         os.rename = renaming
     elif moment == "before-the-swap":  # staged, nothing replaced yet
-        render._swap = lambda *args, **kwargs: die()
+        publish._swap = lambda *args, **kwargs: die()
     else:
         raise SystemExit(f"unknown moment {moment}")
     from site_builder.cli import main
