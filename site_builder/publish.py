@@ -1,8 +1,10 @@
 """Publishing: the rendered site written into its folder, and what the next build keeps of it.
 
 The new site is staged in a sibling folder and swapped into place, so a
-build killed at any moment leaves the previous site (the next build
-finishes or undoes a swap it finds half done). Nothing unchanged is
+build killed at any moment leaves a whole site, the previous or the new
+one (where the system cannot exchange two folders in one step, a build
+killed between its two renames leaves none, and the next build puts the
+previous one back before anything else). Nothing unchanged is
 rewritten: folders of kept pages move over whole, other unchanged files
 are hard links, so modification times stay. The :class:`BuildManifest`
 remembers, per page, its key and the identity of the file published for
