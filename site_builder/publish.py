@@ -1,17 +1,16 @@
 """Publishing: the rendered site written into its folder, and what the next build keeps of it.
 
 The new site is staged in a sibling folder and swapped into place, so a
-build killed at any moment leaves a whole site, the previous or the new
-one (where the system cannot exchange two folders in one step, a build
-killed between its two renames leaves none, and the next build puts the
-previous one back before anything else). One window is left: unchanged
-folders move from the old site into the new one just before the swap, and
-a build killed then leaves the old site without them until the next build
-renders them again. Nothing unchanged is
-rewritten: folders of kept pages move over whole, other unchanged files
-are hard links, so modification times stay. The :class:`BuildManifest`
-remembers, per page, its key and the identity of the file published for
-it, for the next build to keep instead of render.
+build killed at any moment leaves the previous site or the new one (where
+the system cannot exchange two folders in one step, a build killed between
+its two renames leaves none, and the next build puts the previous one back
+before anything else). One window is left: unchanged folders move from the
+old site into the new one just before the swap, and a build killed then
+leaves the old site without them until the next build renders them again.
+Nothing unchanged is rewritten: folders of kept pages move over whole,
+other unchanged files are hard links, so modification times stay. The
+:class:`BuildManifest` remembers, per page, its key and the identity of
+the file published for it, for the next build to keep instead of render.
 """
 
 from __future__ import annotations
