@@ -16,7 +16,6 @@ import warnings
 import zipfile
 from pathlib import Path
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
