@@ -1852,6 +1852,9 @@ def template_environment(override_templates: Path | None = None) -> Any:
         score_cell_html=score_cell_html,
         submission_state_html=submission_state_html,
         submission_rows=_pass_page(submission_rows),
+        public_board_rows=_pass_page(public_board_rows),
+        private_board_rows=_pass_page(private_board_rows),
+        chart_dots=_pass_page(chart_dots),
     )
     return environment
 
@@ -1994,6 +1997,65 @@ def submission_rows(page: str, submissions: Sequence[SubmissionModel], challenge
             f'<td><a href="{_html_text(relative_url(submission.path, page))}">View</a></td>\n</tr>\n'
         )
     return Markup("".join(rows))
+
+
+def _view_link(page: str, challenge: ChallengeModel, row: BoardRow) -> str:
+    target = submission_path(challenge.slug, row.participant, row.record["submission_id"])
+    return f'<td><a href="{_html_text(relative_url(target, page))}">View</a></td>\n</tr>\n'
+
+
+def _score_cells(challenge: ChallengeModel, row: BoardRow) -> str:
+    return "".join(f"{score_cell_html(metric, row.scores[metric.name], index == 0)}\n" for index, metric in enumerate(challenge.metrics))
+
+
+def public_board_rows(page: str, challenge: ChallengeModel) -> Markup:
+    """The rows of the public board (see the ``public_board`` macro): rank, participant, scores, runs, last entry."""
+    rows = []
+    for row in challenge.rankings.public.rows:
+        run = row.record.get("run") or {}
+        last = _html_text(row.last_submitted_at)
+        rows.append(
+            f'<tr>\n<td class="num rank" data-sort="{row.rank}">{row.rank}</td>\n'
+            f'<td class="participant">{participant_link(page, row.display_name, row.participant, row.team)}</td>\n'
+            f"{_score_cells(challenge, row)}"
+            f'<td class="num" data-sort="{row.submissions}">{row.submissions}</td>\n'
+            f'<td class="num" data-sort="{_html_text(sort_value(run.get("fit_seconds")))}">{_html_text(format_seconds(run.get("fit_seconds")))}</td>\n'
+            f'<td class="num" data-sort="{_html_text(sort_value(run.get("predict_seconds")))}">{_html_text(format_seconds(run.get("predict_seconds")))}</td>\n'
+            f'<td class="num" data-sort="{_html_text(sort_value(run.get("peak_memory_mb")))}">{_html_text(format_megabytes(run.get("peak_memory_mb")))}</td>\n'
+            f'<td class="when" data-sort="{last}"><time datetime="{last}">{_html_text(format_timestamp(row.last_submitted_at))}</time></td>\n'
+            f"{_view_link(page, challenge, row)}"
+        )
+    return Markup("".join(rows))
+
+
+def private_board_rows(page: str, challenge: ChallengeModel) -> Markup:
+    """The rows of the final board (see the ``private_board`` macro): rank, move, participant, scores, public rank."""
+    rows = []
+    for row in challenge.rankings.private.rows if challenge.rankings.private is not None else ():
+        move = row.move or 0
+        kind, title = ("up", "moved up") if move > 0 else ("down", "moved down") if move < 0 else ("same", "no change")
+        rows.append(
+            f'<tr>\n<td class="num rank" data-sort="{row.rank}">{row.rank}</td>\n'
+            f'<td class="num move {kind}" data-sort="{row.move}" title="{title}">{_html_text(format_move(row.move))}</td>\n'
+            f'<td class="participant">{participant_link(page, row.display_name, row.participant, row.team)}</td>\n'
+            f"{_score_cells(challenge, row)}"
+            f'<td class="num" data-sort="{row.rank + move}">{row.rank + move}</td>\n'
+            f'<td class="num" data-sort="{row.submissions}">{row.submissions}</td>\n'
+            f"{_view_link(page, challenge, row)}"
+        )
+    return Markup("".join(rows))
+
+
+def chart_dots(page: str, chart: Chart) -> Markup:
+    """The chart's dots (see the ``chart`` macro), each linking to its submission, its label as a tooltip."""
+    dots = []
+    for point in chart.points:
+        kind = "dot improved" if point.improved else "dot"
+        dots.append(
+            f'<a href="{_html_text(relative_url(point.href, page))}"><circle class="{kind}" cx="{point.x}" cy="{point.y}" r="5">'
+            f"<title>{_html_text(point.label)}</title></circle></a>\n"
+        )
+    return Markup("".join(dots))
 
 
 def _pass_page(function: Callable[..., Markup]) -> Any:
