@@ -116,6 +116,24 @@ def test_an_open_challenge_page_is_kept_while_the_clock_stays_within_its_step(fi
     assert _tree(out) == _reference(fixture, tmp_path, "past", now=past)
 
 
+def test_leaderboard_exports_are_made_again_only_for_a_changed_challenge(
+    fixture: SiteFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[str] = []
+    boards = render.leaderboard_csv
+    monkeypatch.setattr(render, "leaderboard_csv", lambda challenge: made.append(challenge.slug) or boards(challenge))
+    out = tmp_path / "site"
+    _build(fixture, out)
+    assert sorted(made) == ["alpha", "beta", "gamma"]
+    made.clear()
+    _build(fixture, out)
+    assert made == []
+    _new_alpha_record(fixture)
+    _build(fixture, out)
+    assert made == ["alpha"]
+    assert _tree(out) == _reference(fixture, tmp_path, "reference")
+
+
 def test_a_damaged_cache_changes_no_byte(fixture: SiteFixture, tmp_path: Path) -> None:
     out = tmp_path / "site"
     _build(fixture, tmp_path / "warm-up")
