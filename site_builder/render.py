@@ -1998,13 +1998,27 @@ def submission_rows(page: str, submissions: Sequence[SubmissionModel], challenge
     return Markup("".join(rows))
 
 
-def _view_link(page: str, challenge: ChallengeModel, row: BoardRow) -> str:
-    target = submission_path(challenge.slug, row.participant, row.record["submission_id"])
-    return f'<td><a href="{_html_text(relative_url(target, page))}">View</a></td>\n</tr>\n'
+def _rank_and_participant(page: str, row: BoardRow, between: str = "") -> str:
+    """The start of a board row: its rank, ``between`` (cells of one board), the participant."""
+    return (
+        f'<tr>\n<td class="num rank" data-sort="{row.rank}">{row.rank}</td>\n{between}'
+        f'<td class="participant">{participant_link(page, row.display_name, row.participant, row.team)}</td>\n'
+    )
 
 
 def _score_cells(challenge: ChallengeModel, row: BoardRow) -> str:
     return "".join(f"{score_cell_html(metric, row.scores[metric.name], index == 0)}\n" for index, metric in enumerate(challenge.metrics))
+
+
+def _number_cell(value: Any, shown: object) -> str:
+    """A numeric cell: sorted by ``value``, showing ``shown``."""
+    return f'<td class="num" data-sort="{_html_text(sort_value(value))}">{_html_text(shown)}</td>\n'
+
+
+def _view_and_end(page: str, challenge: ChallengeModel, row: BoardRow) -> str:
+    """The end of a board row: the link to the submission that counts."""
+    target = submission_path(challenge.slug, row.participant, row.record["submission_id"])
+    return f'<td><a href="{_html_text(relative_url(target, page))}">View</a></td>\n</tr>\n'
 
 
 def public_board_rows(page: str, challenge: ChallengeModel) -> Markup:
@@ -2014,15 +2028,14 @@ def public_board_rows(page: str, challenge: ChallengeModel) -> Markup:
         run = row.record.get("run") or {}
         last = _html_text(row.last_submitted_at)
         rows.append(
-            f'<tr>\n<td class="num rank" data-sort="{row.rank}">{row.rank}</td>\n'
-            f'<td class="participant">{participant_link(page, row.display_name, row.participant, row.team)}</td>\n'
-            f"{_score_cells(challenge, row)}"
-            f'<td class="num" data-sort="{row.submissions}">{row.submissions}</td>\n'
-            f'<td class="num" data-sort="{_html_text(sort_value(run.get("fit_seconds")))}">{_html_text(format_seconds(run.get("fit_seconds")))}</td>\n'
-            f'<td class="num" data-sort="{_html_text(sort_value(run.get("predict_seconds")))}">{_html_text(format_seconds(run.get("predict_seconds")))}</td>\n'
-            f'<td class="num" data-sort="{_html_text(sort_value(run.get("peak_memory_mb")))}">{_html_text(format_megabytes(run.get("peak_memory_mb")))}</td>\n'
-            f'<td class="when" data-sort="{last}"><time datetime="{last}">{_html_text(format_timestamp(row.last_submitted_at))}</time></td>\n'
-            f"{_view_link(page, challenge, row)}"
+            _rank_and_participant(page, row)
+            + _score_cells(challenge, row)
+            + _number_cell(row.submissions, row.submissions)
+            + _number_cell(run.get("fit_seconds"), format_seconds(run.get("fit_seconds")))
+            + _number_cell(run.get("predict_seconds"), format_seconds(run.get("predict_seconds")))
+            + _number_cell(run.get("peak_memory_mb"), format_megabytes(run.get("peak_memory_mb")))
+            + f'<td class="when" data-sort="{last}"><time datetime="{last}">{_html_text(format_timestamp(row.last_submitted_at))}</time></td>\n'
+            + _view_and_end(page, challenge, row)
         )
     return Markup("".join(rows))
 
@@ -2033,14 +2046,13 @@ def private_board_rows(page: str, challenge: ChallengeModel) -> Markup:
     for row in challenge.rankings.private.rows if challenge.rankings.private is not None else ():
         move = row.move or 0
         kind, title = ("up", "moved up") if move > 0 else ("down", "moved down") if move < 0 else ("same", "no change")
+        moved = f'<td class="num move {kind}" data-sort="{row.move}" title="{title}">{_html_text(format_move(row.move))}</td>\n'
         rows.append(
-            f'<tr>\n<td class="num rank" data-sort="{row.rank}">{row.rank}</td>\n'
-            f'<td class="num move {kind}" data-sort="{row.move}" title="{title}">{_html_text(format_move(row.move))}</td>\n'
-            f'<td class="participant">{participant_link(page, row.display_name, row.participant, row.team)}</td>\n'
-            f"{_score_cells(challenge, row)}"
-            f'<td class="num" data-sort="{row.rank + move}">{row.rank + move}</td>\n'
-            f'<td class="num" data-sort="{row.submissions}">{row.submissions}</td>\n'
-            f"{_view_link(page, challenge, row)}"
+            _rank_and_participant(page, row, moved)
+            + _score_cells(challenge, row)
+            + _number_cell(row.rank + move, row.rank + move)
+            + _number_cell(row.submissions, row.submissions)
+            + _view_and_end(page, challenge, row)
         )
     return Markup("".join(rows))
 
@@ -2360,11 +2372,11 @@ def _module_file(name: str) -> bytes:
     return digest_bytes(name.encode("utf-8"), *(part for path in files for part in (path.name.encode("utf-8"), path.read_bytes()))).encode("ascii")
 
 
-def _challenge_exports(challenge: ChallengeModel, output: Output, model_digest: str = "") -> None:
+def _challenge_exports(challenge: ChallengeModel, output: Output, model_digest: str) -> None:
     """The challenge's ``leaderboard.json`` and ``.csv``, its data files and README images.
 
     The two exports are kept in the build cache under ``model_digest``, the
-    digest of the whole challenge model (an empty one: made every time). At
+    digest of the whole challenge model. At
     10,000 submissions, making them was a twentieth of a build that renders
     four pages, and the indenting JSON encoder is pure Python.
     """
@@ -2373,7 +2385,7 @@ def _challenge_exports(challenge: ChallengeModel, output: Output, model_digest: 
     def make() -> str:
         return json.dumps([_json_bytes(leaderboard_json(challenge)).decode("utf-8"), leaderboard_csv(challenge)])
 
-    board_json, board_csv = json.loads(_cached_text("exports", make, model_digest) if model_digest else make())
+    board_json, board_csv = json.loads(_cached_text("exports", make, model_digest))
     output.files[f"{base}/leaderboard.json"] = board_json.encode("utf-8")
     output.files[f"{base}/leaderboard.csv"] = board_csv.encode("utf-8")
     for data in challenge.data_files:
